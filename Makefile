@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make bench TASK=tdoa` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TASK ?= tdoa
+PROFILE ?= default
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: bench test lint regress venv dev clean-results
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PIN)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+bench: $(VENV)/.installed
+	$(BIN)/bench run $(TASK) --profile $(PROFILE) --publish
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check bench methods datasets metrics tests
+
+regress: $(VENV)/.installed
+	$(BIN)/bench regress $(TASK)
+
+clean-results:
+	rm -rf results/runs results/mlflow.db

@@ -1,0 +1,191 @@
+"""The ``bench`` command line (click). Errors from bad input: one line, exit status 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.ranges import parse_range
+from perloc.bench.workspace import Workspace
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+def cli(verbose: bool) -> None:
+    """perloc: benchmarks and leaderboards for perception and localization research."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("tasks")
+def tasks_cmd() -> None:
+    """List the benchmark tasks."""
+    rows = [[name, spec.description, ", ".join(spec.profiles), spec.primary]
+            for name, spec in TASKS.items()]
+    click.echo(tabulate(rows, headers=["task", "description", "profiles", "primary metric"]))
+
+
+@cli.command("methods")
+@click.option("--task", "task_name", default=None, help="Only methods of this task.")
+def methods_cmd(task_name: str | None) -> None:
+    """List the registered methods."""
+    if task_name:
+        TASKS.canonical(task_name)
+    rows = [[name, cls.card.task, cls.card.kind, ", ".join(cls.card.aliases), cls.card.summary]
+            for name, cls in METHODS.items() if task_name in (None, cls.card.task)]
+    click.echo(tabulate(rows, headers=["method", "task", "kind", "aliases", "summary"]))
+
+
+def _where(snr: str | None, t60: str | None) -> dict:
+    where = {}
+    if snr is not None:
+        where["snr"] = parse_range("--snr", snr)
+    if t60 is not None:
+        where["t60"] = parse_range("--t60", t60)
+    return where
+
+
+@cli.command("run")
+@click.argument("task_name", metavar="TASK")
+@click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable); default: the task's.")
+@click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--snr", default=None, help="Inclusive SNR range LO:HI (dB) of the grid.")
+@click.option("--t60", default=None, help="Inclusive T60 range LO:HI (s) of the grid.")
+@click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Real dataset root (else $PERLOC_DATA, else the stand-in).")
+@click.option("--publish", is_flag=True, help="Update leaderboards/<task>.json and .md.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
+def run_cmd(task_name, methods, profile, seed, snr, t60, params, data_root, publish, as_json):
+    """Evaluate methods on TASK; records go to results/runs and MLflow."""
+    from perloc.bench.session import run_methods
+
+    records = run_methods(task_name, methods, profile=profile, seed=seed, where=_where(snr, t60),
+                          overrides=params, data_root=data_root, publish=publish,
+                          progress=_progress(), say=_say)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=1))
+
+
+@cli.command("leaderboard")
+@click.argument("task_name", metavar="TASK")
+def leaderboard_cmd(task_name: str) -> None:
+    """Re-render leaderboards/TASK.md from leaderboards/TASK.json and print it."""
+    from perloc.bench.leaderboard import board_path, load_board, render_markdown
+    from perloc.bench.store import write_atomic
+
+    task = TASKS.get(task_name)
+    folder = Workspace.from_env().leaderboards
+    if not board_path(folder, task.name).exists():
+        raise UserError(f"{board_path(folder, task.name)}: no leaderboard yet "
+                        f"(run `bench run {task.name} --publish`)")
+    text = render_markdown(load_board(folder, task))
+    write_atomic(board_path(folder, task.name, ".md"), text)
+    click.echo(text)
+
+
+@cli.command("regress")
+@click.argument("task_names", metavar="[TASK]...", nargs=-1)
+def regress_cmd(task_names: tuple[str, ...]) -> None:
+    """Re-run the smoke profile; exit 1 when a metric moved past its tolerance the bad way."""
+    from perloc.bench.session import regress_task
+
+    names = task_names or tuple(TASKS.names())
+    results = [regress_task(name, say=_say) for name in names]
+    if not all(results):
+        sys.exit(1)
+
+
+@cli.group("data")
+def data_group() -> None:
+    """Generate stand-in datasets and check real ones."""
+
+
+@data_group.command("synth")
+@click.argument("name", type=click.Choice(["librispeech-tts"]))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@click.option("--size", default="default", show_default=True, help="smoke | default")
+@click.option("--seed", default=0, show_default=True, type=int)
+def synth_cmd(name: str, out: Path, size: str, seed: int) -> None:
+    """Write a stand-in corpus in its real dataset's on-disk layout."""
+    from perloc.datasets.synth.librispeech_tts import SIZES, write_corpus
+
+    if size not in SIZES:
+        raise UserError(f"--size: unknown size {size!r} (known: {', '.join(SIZES)})")
+    root = write_corpus(out, size, seed=seed, progress=_progress())
+    click.echo(str(root))
+
+
+@data_group.command("check")
+@click.argument("name", type=click.Choice(["librispeech"]))
+@click.option("--root", type=click.Path(path_type=Path), required=True)
+def check_cmd(name: str, root: Path) -> None:
+    """Read every file of a dataset and report what the splits hold."""
+    from perloc.datasets.librispeech import LibriSpeech
+
+    corpus = LibriSpeech(root)
+    rows = []
+    for split, utterances in corpus.splits().items():
+        seconds = sum(len(corpus.load(u)) for u in utterances) / 16_000
+        speakers = len({u.speaker for u in utterances})
+        rows.append([split, speakers, len(utterances), f"{seconds / 60:.1f}"])
+    click.echo(f"{corpus.folder}: {corpus.provenance.kind}, version {corpus.version}")
+    click.echo(tabulate(rows, headers=["split", "speakers", "utterances", "minutes"]))
+
+
+@cli.group("perf")
+def perf_group() -> None:
+    """Measured speed of the hot paths."""
+
+
+@perf_group.command("gcc")
+@click.option("--mics", default="2,4,11,32", show_default=True, help="Comma-separated M values.")
+@click.option("--batch", default=256, show_default=True, type=int)
+@click.option("--samples", default=2048, show_default=True, type=int)
+@click.option("--repeats", default=3, show_default=True, type=int)
+def perf_gcc_cmd(mics: str, batch: int, samples: int, repeats: int) -> None:
+    """All-pairs GCC-PHAT throughput against loop baselines and the FFTs alone."""
+    from perloc.bench.perf.gcc import format_gcc_perf, run_gcc_perf
+
+    try:
+        values = tuple(int(m) for m in mics.split(","))
+    except ValueError:
+        raise UserError(f"--mics: {mics!r} is not a comma-separated list of integers") from None
+    if any(m < 2 for m in values):
+        raise UserError("--mics: every M must be at least 2")
+    click.echo(format_gcc_perf(run_gcc_perf(values, samples, batch, repeats)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps UserError and click usage errors to one line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="bench", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Columnar batches: name -> array with a shared leading dimension, plus condition columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Array = Any  # numpy.ndarray or torch.Tensor
+
+
+def _length(values: Mapping[str, Array]) -> int | None:
+    lengths = {len(v) for v in values.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"batch columns disagree on the leading dimension: {sorted(lengths)}")
+    return lengths.pop() if lengths else None
+
+
+@dataclass
+class Batch:
+    """A mapping of name -> array (numpy or torch) with leading dimension B.
+
+    ``meta`` holds condition columns (``snr``, ``t60``, ``speaker``, ``file`` ...) as numpy
+    arrays of the same length; metrics slice on them.
+    """
+
+    data: dict[str, Array]
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_data, n_meta = _length(self.data), _length(self.meta)
+        if n_data is not None and n_meta is not None and n_data != n_meta:
+            raise ValueError(f"batch data has {n_data} rows but meta has {n_meta}")
+
+    def __len__(self) -> int:
+        n = _length(self.data)
+        return n if n is not None else (_length(self.meta) or 0)
+
+    def __getitem__(self, name: str) -> Array:
+        return self.data[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.data
+
+    def take(self, index: np.ndarray) -> Batch:
+        """Rows selected by an integer or boolean index."""
+        return Batch(
+            {k: v[index] for k, v in self.data.items()},
+            {k: v[index] for k, v in self.meta.items()},
+        )
+
+    @staticmethod
+    def concat(batches: Iterable[Batch]) -> Batch:
+        """Stack batches row-wise (numpy columns only; torch columns are converted)."""
+        batches = list(batches)
+        if not batches:
+            return Batch({}, {})
+        data = {k: np.concatenate([_to_numpy(b.data[k]) for b in batches]) for k in batches[0].data}
+        meta = {k: np.concatenate([b.meta[k] for b in batches]) for k in batches[0].meta}
+        return Batch(data, meta)
+
+
+def _to_numpy(value: Array) -> np.ndarray:
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)

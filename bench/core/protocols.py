@@ -1,0 +1,52 @@
+"""The interfaces a dataset adapter and a method implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from perloc.bench.core.batch import Batch
+from perloc.bench.core.cards import MethodCard
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a dataset's files came from: ``real`` recordings or a ``synthetic`` stand-in."""
+
+    kind: str  # "real" | "synthetic"
+    root: str
+    files: int
+    generator: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("real", "synthetic"):
+            raise ValueError(f"provenance must be real or synthetic, not {self.kind!r}")
+
+
+@runtime_checkable
+class DatasetAdapter(Protocol):
+    """Reads one real on-disk format (stand-ins are written in that same format)."""
+
+    name: str
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def provenance(self) -> Provenance: ...
+
+    def splits(self) -> dict[str, Any]: ...
+
+    def batches(
+        self, split: str, batch_size: int, *, where: dict | None = None, limit: int | None = None
+    ) -> Iterator[Batch]: ...
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A method predicts on whole batches; learned methods add fit/state_dict/load_state_dict."""
+
+    card: MethodCard
+
+    def predict(self, batch: Batch) -> Batch: ...

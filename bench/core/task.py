@@ -1,0 +1,95 @@
+"""TaskSpec and Profile: what a benchmark task evaluates, on which data, with which metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perloc.bench.core.cards import MetricCard
+from perloc.bench.core.errors import UserError
+
+PROFILE_NAMES = ("smoke", "default", "paper")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One of smoke/default/paper: data size, condition grid and bootstrap size."""
+
+    name: str
+    description: str
+    grid: dict[str, tuple]
+    dataset: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 256
+    bootstrap: int = 1000
+    needs_real_data: bool = False
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A number published in a paper, shown beside ours and labelled as reported."""
+
+    source: str
+    method: str
+    condition: str
+    scores: dict[str, float]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What the runner asks a task's dataset factory for."""
+
+    profile: Profile
+    seed: int
+    grid: dict[str, tuple]
+    data_root: Path | None
+    cache_dir: Path
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A benchmark task: dataset factory, condition grid, metrics, profiles, tolerances."""
+
+    name: str
+    description: str
+    dataset: str
+    metrics: tuple[MetricCard, ...]
+    primary: str
+    default_methods: tuple[str, ...]
+    profiles: dict[str, Profile]
+    tolerances: dict[str, float]
+    make_dataset: Callable[[DataRequest], Any]
+    target: str
+    slice_by: tuple[str, ...] = ()
+    reported: tuple[Reported, ...] = ()
+
+    def metric(self, name: str) -> MetricCard:
+        for card in self.metrics:
+            if card.name == name:
+                return card
+        raise KeyError(name)
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise UserError(f"--profile: unknown profile {name!r} for task {self.name} "
+                            f"(known: {', '.join(self.profiles)})")
+        return self.profiles[name]
+
+    def select_grid(self, profile: Profile, where: dict[str, tuple]) -> dict[str, tuple]:
+        """Grid values of ``profile`` inside the inclusive ranges of ``where``."""
+        grid = {}
+        for column, values in profile.grid.items():
+            lo, hi = where.get(column, (float("-inf"), float("inf")))
+            kept = tuple(v for v in values if lo <= v <= hi)
+            if not kept:
+                raise UserError(f"--{column.replace('_', '-')}: {lo}:{hi} selects none of "
+                                f"{list(values)}")
+            grid[column] = kept
+        unknown = set(where) - set(profile.grid)
+        if unknown:
+            raise UserError(f"task {self.name} has no condition {sorted(unknown)[0]!r}")
+        return grid

@@ -1,0 +1,149 @@
+"""Leaderboards: ``leaderboards/<task>.json`` (numbers + provenance) and the rendered ``.md``.
+
+Rendered only from run records. Sections are keyed by profile and provenance, so numbers of
+different profiles or data provenances never share a table; the papers' reported numbers
+come in a separate table labelled as reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.record import RunRecord
+from perloc.bench.core.task import TaskSpec
+from perloc.bench.store import write_atomic
+
+BOARD_VERSION = 1
+
+
+def section_key(profile: str, provenance: str) -> str:
+    return f"{profile}/{provenance}"
+
+
+def _entry(record: RunRecord) -> dict[str, Any]:
+    return {
+        "method": record.method, "params": record.params, "overrides": record.overrides,
+        "seed": record.seed, "where": record.where, "status": record.status,
+        "scores": {k: vars(v) for k, v in record.scores.items()},
+        "fit_s": round(record.durations.get("fit_s", 0.0), 3),
+        "predict_s": round(record.durations.get("predict_s", 0.0), 3),
+        "examples_per_s": round(record.throughput.get("examples_per_s", 0.0), 1),
+        "n_examples": record.n_examples, "git_sha": record.git_sha, "record_key": record.key,
+    }
+
+
+def board_path(folder: Path, task: str, suffix: str = ".json") -> Path:
+    return folder / f"{task}{suffix}"
+
+
+def load_board(folder: Path, task: TaskSpec) -> dict[str, Any]:
+    path = board_path(folder, task.name)
+    if not path.exists():
+        return {"task": task.name, "version": BOARD_VERSION, "sections": {}}
+    try:
+        board = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(board, dict) or "sections" not in board:
+        raise UserError(f"{path}: not a perloc leaderboard (no 'sections')")
+    return board
+
+
+def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]) -> dict[str, Any]:
+    """Put ``records`` into their sections; entries on another dataset version are dropped."""
+    board = dict(board, task=task.name, version=BOARD_VERSION, primary=task.primary,
+                 description=task.description, tolerances=task.tolerances)
+    board["metrics"] = [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
+                         "description": m.description} for m in task.metrics]
+    board["reported"] = [vars(r) for r in task.reported]
+    sections = dict(board.get("sections", {}))
+    for record in records:
+        key = section_key(record.profile, record.dataset["provenance"]["kind"])
+        section = sections.get(key)
+        if section is None or section["dataset"].get("version") != record.dataset.get("version"):
+            section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
+                       "dataset": record.dataset, "entries": []}
+        entries = [e for e in section["entries"]
+                   if (e["method"], e["seed"]) != (record.method, record.seed)]
+        section = dict(section, entries=[*entries, _entry(record)])
+        sections[key] = section
+    board["sections"] = dict(sorted(sections.items()))
+    return board
+
+
+def _ranked(entries: list[dict], primary: str, higher_is_better: bool) -> list[dict]:
+    ok = [e for e in entries if e["status"] == "ok"]
+    ok.sort(key=lambda e: e["scores"][primary]["value"], reverse=higher_is_better)
+    return ok + [e for e in entries if e["status"] != "ok"]
+
+
+def _cell(score: dict | None, with_ci: bool) -> str:
+    if score is None:
+        return "-"
+    if not with_ci:
+        return f"{score['value']:.2f}"
+    return f"{score['value']:.2f} [{score['ci_low']:.2f}, {score['ci_high']:.2f}]"
+
+
+def section_rows(board: dict[str, Any], key: str) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of one section, ranked by the primary metric."""
+    metrics = board["metrics"]
+    primary = next(m for m in metrics if m["name"] == board["primary"])
+    others = [m for m in metrics if m["name"] != primary["name"]]
+    arrow = "↑" if primary["higher_is_better"] else "↓"
+    header = ["rank", "method", f"{primary['name']} {arrow} (95% CI)",
+              *[f"{m['name']} {'↑' if m['higher_is_better'] else '↓'}" for m in others],
+              "predict s", "frames/s", "data", "git"]
+    section = board["sections"][key]
+    rows = []
+    for rank, entry in enumerate(_ranked(section["entries"], primary["name"],
+                                         primary["higher_is_better"]), start=1):
+        scores = entry["scores"]
+        rows.append([rank if entry["status"] == "ok" else "-", entry["method"],
+                     _cell(scores.get(primary["name"]), True),
+                     *[_cell(scores.get(m["name"]), False) for m in others],
+                     entry["predict_s"], entry["examples_per_s"], section["provenance"],
+                     entry["git_sha"]])
+    return header, rows
+
+
+def _reported_table(board: dict[str, Any]) -> str:
+    names = [m["name"] for m in board["metrics"]]
+    used = [n for n in names if any(n in r["scores"] for r in board["reported"])]
+    rows = [[r["source"], r["method"], r["condition"], *[r["scores"].get(n, "-") for n in used]]
+            for r in board["reported"]]
+    return tabulate(rows, headers=["source", "method", "condition", *used], tablefmt="github")
+
+
+def render_markdown(board: dict[str, Any]) -> str:
+    lines = [f"# Leaderboard: {board['task']}", "", board.get("description", ""), "",
+             "Rendered by `bench leaderboard` from run records; do not edit by hand. "
+             "Numbers from different profiles or data provenances are never ranked together.", ""]
+    for key, section in board["sections"].items():
+        dataset = section["dataset"]
+        lines += [f"## {section['profile']} profile, {section['provenance']} data", "",
+                  f"Dataset `{dataset.get('name')}` version `{dataset.get('version')}` "
+                  f"({dataset.get('provenance', {}).get('generator') or 'real recordings'}, "
+                  f"{dataset.get('n_utterances', '?')} test utterances); "
+                  f"{section['entries'][0]['n_examples'] if section['entries'] else 0} examples.", ""]
+        header, rows = section_rows(board, key)
+        lines += [tabulate(rows, headers=header, tablefmt="github"), ""]
+    if board.get("reported"):
+        lines += ["## Reported in the papers (not reproduced here)", "",
+                  "Published numbers, copied from the papers and the authors' logs for "
+                  "comparison; they come from real LibriSpeech, not from the data above.", "",
+                  _reported_table(board), ""]
+    return "\n".join(lines)
+
+
+def publish(folder: Path, task: TaskSpec, records: list[RunRecord]) -> dict[str, Any]:
+    """Update ``<task>.json`` with ``records`` and re-render ``<task>.md`` (both atomic)."""
+    board = update_board(load_board(folder, task), task, records)
+    write_atomic(board_path(folder, task.name), json.dumps(board, indent=1, sort_keys=False) + "\n")
+    write_atomic(board_path(folder, task.name, ".md"), render_markdown(board))
+    return board

@@ -1,0 +1,127 @@
+"""The runner: evaluate one method on one task under one profile and seed -> RunRecord."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perloc.bench.core.batch import Batch
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.record import RunRecord
+from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.core.task import DataRequest, TaskSpec
+from perloc.bench.params import build_params
+from perloc.bench.scoring import score_run
+from perloc.bench.workspace import Workspace
+
+log = logging.getLogger(__name__)
+PACKAGES = ("perloc", "numpy", "scipy", "torch", "pyroomacoustics", "soundfile", "h5py")
+
+
+def git_sha(where: Path | None = None) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, cwd=where, timeout=5, check=True)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def device_info() -> dict[str, Any]:
+    import torch
+
+    return {"kind": "cpu", "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "machine": platform.machine()}
+
+
+def prepare_dataset(task: TaskSpec, profile: str, seed: int, where: dict, *,
+                    data_root: Path | None, workspace: Workspace, progress: bool = False):
+    """The task's dataset for this profile and selection (stand-in generated when needed)."""
+    spec = task.profile(profile)
+    grid = task.select_grid(spec, where)
+    request = DataRequest(spec, seed, grid, data_root, workspace.cache, progress)
+    return task.make_dataset(request)
+
+
+def _run_key(task: str, method: str, params: dict, profile: str, seed: int, where: dict,
+             dataset_version: str) -> str:
+    blob = json.dumps([task, method, params, profile, seed, where, dataset_version],
+                      sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _predict_all(method, dataset, batch_size: int, target: str) -> tuple[Batch, Batch, float]:
+    preds, truths, seconds = [], [], 0.0
+    for batch in dataset.batches("test", batch_size):
+        start = time.perf_counter()
+        preds.append(method.predict(batch))
+        seconds += time.perf_counter() - start
+        truths.append(Batch({target: batch[target]}, batch.meta))
+    return Batch.concat(preds), Batch.concat(truths), seconds
+
+
+def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: int = 0,
+             where: dict | None = None, *, data_root: Path | None = None,
+             overrides: dict | None = None, workspace: Workspace | None = None,
+             dataset=None, progress: bool = False) -> RunRecord:
+    """Run ``method`` on the test split of ``task`` and score it overall and per slice."""
+    task = TASKS.get(task) if isinstance(task, str) else task
+    workspace = workspace or Workspace.from_env()
+    where = dict(where or {})
+    spec = task.profile(profile)
+    cls = METHODS.get(method)
+    if cls.card.task != task.name:
+        raise UserError(f"method {cls.card.name!r} is for task {cls.card.task}, not {task.name}")
+    params = build_params(cls.card.params, overrides or {})
+    if spec.torch_threads:
+        import torch
+
+        torch.set_num_threads(spec.torch_threads)
+    started = time.perf_counter()
+    dataset = dataset or prepare_dataset(task, profile, seed, where, data_root=data_root,
+                                         workspace=workspace, progress=progress)
+    model = cls(params)
+    pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, task.target)
+    record = RunRecord(
+        task=task.name, method=cls.card.name, profile=profile, seed=seed,
+        dataset=dataset.describe(), params=dataclasses.asdict(params),
+        overrides=dict(overrides or {}), where={k: list(v) for k, v in where.items()},
+        git_sha=git_sha(), packages=package_versions(), device=device_info(),
+        n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(),
+    )
+    record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
+                          dataset.version)
+    predicted = np.asarray(pred[task.target], dtype=np.float64)
+    if not np.isfinite(predicted).all():
+        record.status = "failed"
+        record.reason = f"{int((~np.isfinite(predicted)).sum())} predictions are NaN or Inf"
+    else:
+        record.scores, record.slices = score_run(
+            task.metrics, predicted, np.asarray(truth[task.target]), truth.meta, task.slice_by,
+            spec.bootstrap, seed)
+    record.durations = {"fit_s": 0.0, "predict_s": predict_s,
+                        "total_s": time.perf_counter() - started}
+    record.throughput = {"examples_per_s": len(truth) / max(predict_s, 1e-9)}
+    return record

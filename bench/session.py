@@ -1,0 +1,109 @@
+"""What ``bench run`` and ``bench regress`` do: evaluate, then store, mirror and publish.
+
+All evaluation happens before anything is written, so bad input leaves no partial records,
+MLflow runs or leaderboards behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tabulate import tabulate
+
+from perloc.bench import leaderboard, regress, store, tracking
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.record import RunRecord
+from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.params import parse_overrides
+from perloc.bench.runner import evaluate, prepare_dataset
+from perloc.bench.workspace import Workspace
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str]) -> list[str]:
+    """Canonical method names for the task (its defaults when none are given)."""
+    task = TASKS.get(task_name)
+    names = [METHODS.canonical(m) for m in methods] or list(task.default_methods)
+    for name in names:
+        if METHODS.get(name).card.task != task.name:
+            raise UserError(f"-m {name}: a {METHODS.get(name).card.task} method, not for {task.name}")
+    return names
+
+
+def evaluate_all(task_name: str, methods: list[str], *, profile: str, seed: int, where: dict,
+                 overrides: dict, data_root: Path | None, workspace: Workspace, progress: bool,
+                 say: Say) -> list[RunRecord]:
+    task = TASKS.get(task_name)
+    start = time.perf_counter()
+    dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
+                              workspace=workspace, progress=progress)
+    dataset.prepared  # noqa: B018  (load audio and RIRs once, before any method runs)
+    say(f"{task.name}/{profile}: dataset {dataset.name} {dataset.version} "
+        f"({dataset.provenance.kind}) ready in {time.perf_counter() - start:.1f} s")
+    if hasattr(dataset, "bank"):
+        say(dataset.bank.stats.describe())
+    records = []
+    for name in methods:
+        record = evaluate(task, name, profile, seed, where, data_root=data_root,
+                          overrides=overrides, workspace=workspace, dataset=dataset)
+        say(f"  {name}: {record.status} in {record.durations['total_s']:.1f} s")
+        records.append(record)
+    return records
+
+
+def results_table(task_name: str, records: list[RunRecord]) -> str:
+    task = TASKS.get(task_name)
+    board = leaderboard.update_board({"sections": {}}, task, records)
+    return "\n\n".join(tabulate(leaderboard.section_rows(board, key)[1],
+                                headers=leaderboard.section_rows(board, key)[0])
+                       for key in board["sections"])
+
+
+def run_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,
+                where: dict | None = None, overrides=(), data_root: Path | None = None,
+                publish: bool = False, progress: bool = False, say: Say = _quiet
+                ) -> list[RunRecord]:
+    """Evaluate, then save records, log them to MLflow and optionally publish the leaderboard."""
+    workspace = Workspace.from_env()
+    names = resolve_methods(task_name, methods)
+    overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
+    workspace.check_writable()
+    records = evaluate_all(task_name, names, profile=profile, seed=seed, where=where or {},
+                           overrides=overrides, data_root=data_root, workspace=workspace,
+                           progress=progress, say=say)
+    for record in records:
+        store.save(workspace.runs, record)
+    tracking.log_records(records, workspace.tracking_uri, workspace.results / "mlartifacts")
+    say(f"records: {workspace.runs / task_name / profile}; MLflow: {workspace.tracking_uri}")
+    if publish:
+        leaderboard.publish(workspace.leaderboards, TASKS.get(task_name), records)
+        say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task_name, '.md')}")
+    say(results_table(task_name, records))
+    return records
+
+
+def regress_task(task_name: str, say: Say = _quiet) -> bool:
+    """Re-run the published smoke entries of a task; True when nothing got worse."""
+    task = TASKS.get(task_name)
+    workspace = Workspace.from_env()
+    entries = regress.smoke_entries(leaderboard.load_board(workspace.leaderboards, task), task)
+    workspace.check_writable()
+    dataset = prepare_dataset(task, regress.PROFILE, 0, {}, data_root=None, workspace=workspace)
+    records = [evaluate(task, e["method"], regress.PROFILE, e["seed"],
+                        {k: tuple(v) for k, v in e["where"].items()}, overrides=e["overrides"],
+                        workspace=workspace,
+                        dataset=dataset if (e["seed"], e["where"]) == (0, {}) else None)
+               for e in entries]
+    checks = regress.compare(task, entries, records)
+    say(f"regress {task.name} ({regress.PROFILE} profile, {len(entries)} entries)")
+    say(regress.table(checks))
+    bad = regress.failed(checks)
+    say(f"{task.name}: {'REGRESSION' if bad else 'no regression'}")
+    return not bad

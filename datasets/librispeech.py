@@ -1,0 +1,135 @@
+"""LibriSpeech adapter: reads ``LibriSpeech/<subset>/<speaker>/<chapter>/*.flac``.
+
+Paper V uses test-clean only, split by speaker: test {61, 121, 237}, validation
+{260, 672, 908}, train the rest. Utterances are silence-trimmed (librosa rule, top_db 20)
+and kept when longer than 2 s. The embedded TTS stand-in is written in this same layout
+and read by this same class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from perloc.bench.core.batch import Batch
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.protocols import Provenance
+from perloc.bench.core.registry import DATASETS
+from perloc.datasets.audio import read_audio, trim_silence
+
+SAMPLE_RATE = 16_000
+SPLIT_SPEAKERS = {"test": frozenset({61, 121, 237}), "val": frozenset({260, 672, 908})}
+STANDIN_MARKER = ".perloc-corpus.json"
+LOADER_VERSION = "librispeech-loader-1"
+_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)\.flac$")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    speaker: int
+    chapter: int
+    path: Path
+
+
+def split_of(speaker: int) -> str:
+    """Paper V speaker split: test / val by speaker ID, everything else train."""
+    for split, speakers in SPLIT_SPEAKERS.items():
+        if speaker in speakers:
+            return split
+    return "train"
+
+
+def _subset_dir(root: Path, subset: str) -> Path:
+    for candidate in (root / "LibriSpeech" / subset, root / subset, root):
+        if candidate.name == subset and candidate.is_dir():
+            return candidate
+    raise UserError(f"--data-root: {root} has no LibriSpeech/{subset} folder")
+
+
+@DATASETS.register("librispeech")
+class LibriSpeech:
+    """Utterances of one LibriSpeech subset under ``root`` (the folder holding LibriSpeech/)."""
+
+    name = "librispeech"
+
+    def __init__(self, root: Path, subset: str = "test-clean", min_seconds: float = 2.0) -> None:
+        root = Path(root)
+        if not root.exists():
+            raise UserError(f"--data-root: {root} does not exist")
+        self.root = root
+        self.subset = subset
+        self.min_seconds = min_seconds
+        self.folder = _subset_dir(root, subset)
+
+    @cached_property
+    def utterances(self) -> list[Utterance]:
+        found = []
+        for path in sorted(self.folder.glob("*/*/*.flac")):
+            match = _NAME.match(path.name)
+            speaker, chapter = path.parent.parent.name, path.parent.name
+            if not match or match.group(1) != speaker or match.group(2) != chapter:
+                raise UserError(f"{path}: not a LibriSpeech name <speaker>-<chapter>-<utt>.flac "
+                                f"inside {speaker}/{chapter}/")
+            found.append(Utterance(path.stem, int(speaker), int(chapter), path))
+        if not found:
+            raise UserError(f"--data-root: no <speaker>/<chapter>/*.flac files under {self.folder}")
+        return found
+
+    @cached_property
+    def version(self) -> str:
+        digest = hashlib.sha1(f"{LOADER_VERSION}|{self.subset}|{self.min_seconds}".encode())
+        for utt in self.utterances:
+            digest.update(f"{utt.path.relative_to(self.folder)}:{utt.path.stat().st_size}".encode())
+        return digest.hexdigest()[:12]
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        marker = self.root / STANDIN_MARKER
+        kind = "synthetic" if marker.is_file() else "real"
+        generator = "espeak-ng TTS stand-in" if kind == "synthetic" else ""
+        return Provenance(kind, str(self.root), len(self.utterances), generator)
+
+    def splits(self) -> dict[str, list[Utterance]]:
+        out: dict[str, list[Utterance]] = {"train": [], "val": [], "test": []}
+        for utt in self.utterances:
+            out[split_of(utt.speaker)].append(utt)
+        return out
+
+    def load(self, utt: Utterance) -> np.ndarray:
+        return read_audio(utt.path, SAMPLE_RATE)
+
+    def trimmed(self, split: str, limit: int | None = None) -> list[tuple[Utterance, np.ndarray]]:
+        """Silence-trimmed utterances of ``split`` longer than ``min_seconds`` (first ``limit``)."""
+        if split not in ("train", "val", "test"):
+            raise UserError(f"unknown split {split!r} (train, val, test)")
+        kept = []
+        for utt in self.splits()[split]:
+            signal = trim_silence(self.load(utt))
+            if len(signal) > self.min_seconds * SAMPLE_RATE:
+                kept.append((utt, signal))
+                if limit is not None and len(kept) >= limit:
+                    break
+        if not kept:
+            raise UserError(f"--data-root: no {split} utterance longer than {self.min_seconds} s "
+                            f"after silence trimming under {self.folder}")
+        return kept
+
+    def batches(self, split: str, batch_size: int, *, where: dict | None = None,
+                limit: int | None = None) -> Iterator[Batch]:
+        """Batches of 2-second snippets (the first ``min_seconds`` of each trimmed utterance)."""
+        length = int(self.min_seconds * SAMPLE_RATE)
+        items = self.trimmed(split, limit)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            yield Batch(
+                {"audio": np.stack([signal[:length] for _, signal in chunk])},
+                {"speaker": np.array([u.speaker for u, _ in chunk]),
+                 "file": np.array([u.id for u, _ in chunk])},
+            )

@@ -1,0 +1,145 @@
+"""Paper V test protocol: speech played in a simulated shoebox room, recorded by a mic pair.
+
+Each test utterance (silence-trimmed, > 2 s) gets one source position, uniform over the
+test room; for every T60 of the grid its RIR comes from the bank, the reverberant pair is
+scaled as pyroomacoustics does (unit std at mic 0), and for every SNR white noise is added.
+Fifteen non-overlapping windows of N = 2048 samples starting at w * 2048 are the examples;
+the target is the real-valued delay (|s - r1| - |s - r2|) fs / c. Conditions (snr, t60)
+and the utterance are ``meta`` columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from perloc.bench.core.batch import Batch
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.protocols import Provenance
+from perloc.bench.core.registry import DATASETS
+from perloc.datasets.librispeech import LibriSpeech, Utterance
+from perloc.datasets.sim.rir_bank import RirBank, RirRequest
+from perloc.datasets.sim.rooms import (
+    TEST_ROOM,
+    RoomSpec,
+    add_noise,
+    reverberate,
+    sample_sources,
+    true_tdoa,
+)
+
+SIM_VERSION = 1
+
+
+@dataclass
+class _Prepared:
+    utterances: list[Utterance]
+    signals: list[np.ndarray]
+    sources: np.ndarray  # (U, 3)
+    tau: np.ndarray  # (U,)
+    rirs: dict[tuple[int, float], np.ndarray]
+
+
+def _noise_rng(seed: int, utt: int, t60: float, snr: float) -> np.random.Generator:
+    return np.random.default_rng([seed, 2, utt, round(t60 * 1000), round(snr * 100) + 10**6])
+
+
+@DATASETS.register("tdoa-rooms")
+class TdoaRooms:
+    """Simulated mic-pair recordings of a LibriSpeech-layout corpus (Paper V protocol)."""
+
+    name = "tdoa-rooms"
+
+    def __init__(self, source: LibriSpeech, bank: RirBank, grid: dict[str, tuple], *,
+                 seed: int = 0, room: RoomSpec = TEST_ROOM, n_utterances: int | None = None,
+                 windows: int = 15, window: int = 2048, progress: bool = False) -> None:
+        if set(grid) != {"snr", "t60"}:
+            raise ValueError(f"grid needs exactly snr and t60, got {sorted(grid)}")
+        self.source, self.bank, self.grid, self.seed = source, bank, grid, seed
+        self.room, self.n_utterances = room, n_utterances
+        self.windows, self.window, self.progress = windows, window, progress
+
+    @cached_property
+    def version(self) -> str:
+        spec = {"sim": SIM_VERSION, "source": self.source.version, "room": self.room.__dict__,
+                "grid": {k: list(v) for k, v in self.grid.items()}, "seed": self.seed,
+                "n": self.n_utterances, "windows": self.windows, "window": self.window}
+        return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.source.provenance
+
+    @property
+    def max_tau(self) -> int:
+        return self.room.max_tau()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "source": self.source.name,
+                "source_version": self.source.version, "room": self.room.name,
+                "provenance": self.provenance.__dict__, "n_utterances": len(self.prepared.utterances)}
+
+    def splits(self) -> dict[str, int]:
+        return {"test": len(self.prepared.utterances)}
+
+    @cached_property
+    def prepared(self) -> _Prepared:
+        items = self.source.trimmed("test", self.n_utterances)
+        rng = np.random.default_rng([self.seed, 1])
+        sources = sample_sources(self.room, len(items), rng)
+        requests = [RirRequest(self.room, tuple(map(float, s)), float(t60))
+                    for s in sources for t60 in self.grid["t60"]]
+        rirs = self.bank.get_many(requests, progress=self.progress)
+        keyed = {(i // len(self.grid["t60"]), r.t60): rir
+                 for i, (r, rir) in enumerate(zip(requests, rirs, strict=True))}
+        return _Prepared([u for u, _ in items], [s for _, s in items], sources,
+                         true_tdoa(np.asarray(self.room.mics[:2]), sources), keyed)
+
+    def _cell(self, t60: float, snr: float) -> Batch:
+        prep, span = self.prepared, self.windows * self.window
+        signals, tau, files, speakers = [], [], [], []
+        for u, utt in enumerate(prep.utterances):
+            clean = reverberate(prep.rirs[(u, t60)], prep.signals[u])[:, :span]
+            noisy = add_noise(clean, snr, _noise_rng(self.seed, u, t60, snr)).astype(np.float32)
+            signals.append(noisy.reshape(noisy.shape[0], self.windows, self.window).swapaxes(0, 1))
+            tau.append(np.full(self.windows, prep.tau[u]))
+            files.append([utt.id] * self.windows)
+            speakers.append([utt.speaker] * self.windows)
+        n = len(prep.utterances) * self.windows
+        return Batch(
+            {"signals": np.concatenate(signals), "tau": np.concatenate(tau)},
+            {"snr": np.full(n, float(snr)), "t60": np.full(n, float(t60)),
+             "file": np.concatenate(files), "speaker": np.concatenate(speakers),
+             "window": np.tile(np.arange(self.windows), len(prep.utterances))},
+        )
+
+    def batches(self, split: str, batch_size: int, *, where: dict | None = None,
+                limit: int | None = None) -> Iterator[Batch]:
+        if split != "test":
+            raise UserError(f"{self.name}: only the test split is simulated here (asked {split!r})")
+        where = where or {}
+        emitted = 0
+        for t60 in self.grid["t60"]:
+            for snr in self.grid["snr"]:
+                if not _inside(where, snr=snr, t60=t60):
+                    continue
+                cell = self._cell(t60, snr)
+                for start in range(0, len(cell), batch_size):
+                    if limit is not None and emitted >= limit:
+                        return
+                    chunk = cell.take(np.arange(start, min(start + batch_size, len(cell))))
+                    emitted += len(chunk)
+                    yield chunk
+
+
+def _inside(where: dict, **values: float) -> bool:
+    for name, value in values.items():
+        lo, hi = where.get(name, (float("-inf"), float("inf")))
+        if not lo <= value <= hi:
+            return False
+    return True
