@@ -35,7 +35,9 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             return value
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
-    raise UserError(f"-p {name}={value!r}: expected {hint}")
+    names = " or ".join("null" if k is type(None) else getattr(k, "__name__", str(k))
+                        for k in allowed)
+    raise UserError(f"-p {name}={value!r}: expected {names}")
 
 
 def build_params(params_type: type, overrides: dict[str, Any]):

@@ -16,7 +16,7 @@ from perloc.bench import leaderboard, regress, store, tracking
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.params import parse_overrides
+from perloc.bench.params import build_params, parse_overrides
 from perloc.bench.runner import evaluate, prepare_dataset
 from perloc.bench.workspace import Workspace
 
@@ -74,6 +74,8 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     workspace = Workspace.from_env()
     names = resolve_methods(task_name, methods)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
+    for name in names:
+        build_params(METHODS.get(name).card.params, overrides)  # bad -p fails before any work
     workspace.check_writable()
     records = evaluate_all(task_name, names, profile=profile, seed=seed, where=where or {},
                            overrides=overrides, data_root=data_root, workspace=workspace,

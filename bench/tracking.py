@@ -66,6 +66,8 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # no store set-up chatter on stderr
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     client = MlflowClient(tracking_uri=uri)
     run_ids = []
     for record in records:

@@ -80,7 +80,7 @@ class LibriSpeech:
             found.append(Utterance(path.stem, int(speaker), int(chapter), path))
         if not found:
             raise UserError(f"--data-root: no <speaker>/<chapter>/*.flac files under {self.folder}")
-        return found
+        return sorted(found, key=lambda u: (u.speaker, u.chapter, u.id))
 
     @cached_property
     def version(self) -> str:
@@ -106,16 +106,20 @@ class LibriSpeech:
         return read_audio(utt.path, SAMPLE_RATE)
 
     def trimmed(self, split: str, limit: int | None = None) -> list[tuple[Utterance, np.ndarray]]:
-        """Silence-trimmed utterances of ``split`` longer than ``min_seconds`` (first ``limit``)."""
+        """Silence-trimmed utterances of ``split`` longer than ``min_seconds`` (first ``limit``).
+
+        Every file of the split is read and checked, also when ``limit`` keeps fewer.
+        """
         if split not in ("train", "val", "test"):
             raise UserError(f"unknown split {split!r} (train, val, test)")
         kept = []
         for utt in self.splits()[split]:
-            signal = trim_silence(self.load(utt))
+            audio = self.load(utt)
+            if limit is not None and len(kept) >= limit:
+                continue
+            signal = trim_silence(audio)
             if len(signal) > self.min_seconds * SAMPLE_RATE:
                 kept.append((utt, signal))
-                if limit is not None and len(kept) >= limit:
-                    break
         if not kept:
             raise UserError(f"--data-root: no {split} utterance longer than {self.min_seconds} s "
                             f"after silence trimming under {self.folder}")

@@ -1,0 +1,38 @@
+"""Shared fixtures: one cache (stand-in corpus, RIR bank) per test session, fresh results per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """A cache folder shared by the whole session (stand-in corpora, RIR bank)."""
+    return tmp_path_factory.mktemp("perloc-cache")
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path, session_cache, monkeypatch) -> Path:
+    """Every test writes results and leaderboards under its own tmp folder."""
+    results = tmp_path / "results"
+    monkeypatch.setenv("PERLOC_RESULTS", str(results))
+    monkeypatch.setenv("PERLOC_CACHE", str(session_cache))
+    monkeypatch.setenv("PERLOC_LEADERBOARDS", str(tmp_path / "leaderboards"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("PERLOC_DATA", raising=False)
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def smoke_corpus(session_cache) -> Path:
+    """The smoke-size TTS corpus in LibriSpeech layout (generated once per session)."""
+    from perloc.datasets.synth.librispeech_tts import write_corpus
+
+    return write_corpus(session_cache / "data" / "librispeech-tts-smoke", "smoke", progress=False)
