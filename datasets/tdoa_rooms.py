@@ -63,6 +63,7 @@ class TdoaRooms:
         self.source, self.bank, self.grid, self.seed = source, bank, grid, seed
         self.room, self.n_utterances = room, n_utterances
         self.windows, self.window, self.progress = windows, window, progress
+        self._clean_cache: dict[float, np.ndarray] = {}
 
     @cached_property
     def version(self) -> str:
@@ -100,22 +101,35 @@ class TdoaRooms:
         return _Prepared([u for u, _ in items], [s for _, s in items], sources,
                          true_tdoa(np.asarray(self.room.mics[:2]), sources), keyed)
 
+    def _clean(self, t60: float) -> np.ndarray:
+        """Noise-free windows span of every utterance at ``t60``: (U, M, windows * window).
+
+        Computed once per T60 and kept: every SNR and every method reuses it.
+        """
+        if t60 not in self._clean_cache:
+            prep, span = self.prepared, self.windows * self.window
+            self._clean_cache[t60] = np.stack([
+                reverberate(prep.rirs[(u, t60)], prep.signals[u])[:, :span]
+                for u in range(len(prep.utterances))
+            ]).astype(np.float32)
+        return self._clean_cache[t60]
+
     def _cell(self, t60: float, snr: float) -> Batch:
-        prep, span = self.prepared, self.windows * self.window
-        signals, tau, files, speakers = [], [], [], []
-        for u, utt in enumerate(prep.utterances):
-            clean = reverberate(prep.rirs[(u, t60)], prep.signals[u])[:, :span]
-            noisy = add_noise(clean, snr, _noise_rng(self.seed, u, t60, snr)).astype(np.float32)
-            signals.append(noisy.reshape(noisy.shape[0], self.windows, self.window).swapaxes(0, 1))
-            tau.append(np.full(self.windows, prep.tau[u]))
-            files.append([utt.id] * self.windows)
-            speakers.append([utt.speaker] * self.windows)
-        n = len(prep.utterances) * self.windows
+        prep, clean = self.prepared, self._clean(t60)
+        n_utt, n_mics = clean.shape[:2]
+        noisy = np.empty_like(clean)
+        for u in range(n_utt):
+            noisy[u] = add_noise(clean[u], snr, _noise_rng(self.seed, u, t60, snr))
+        windows = noisy.reshape(n_utt, n_mics, self.windows, self.window).transpose(0, 2, 1, 3)
+        n = n_utt * self.windows
+        per_window = np.repeat(np.arange(n_utt), self.windows)
         return Batch(
-            {"signals": np.concatenate(signals), "tau": np.concatenate(tau)},
+            {"signals": np.ascontiguousarray(windows.reshape(n, n_mics, self.window)),
+             "tau": prep.tau[per_window]},
             {"snr": np.full(n, float(snr)), "t60": np.full(n, float(t60)),
-             "file": np.concatenate(files), "speaker": np.concatenate(speakers),
-             "window": np.tile(np.arange(self.windows), len(prep.utterances))},
+             "file": np.array([u.id for u in prep.utterances])[per_window],
+             "speaker": np.array([u.speaker for u in prep.utterances])[per_window],
+             "window": np.tile(np.arange(self.windows), n_utt)},
         )
 
     def batches(self, split: str, batch_size: int, *, where: dict | None = None,

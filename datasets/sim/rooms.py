@@ -98,6 +98,10 @@ def reverberate(rir: np.ndarray, signal: np.ndarray) -> np.ndarray:
 
 
 def add_noise(clean: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """clean + white Gaussian noise of variance 10^(-snr/10) (clean has unit std at mic 0)."""
+    """clean + white Gaussian noise of variance 10^(-snr/10) (clean has unit std at mic 0).
+
+    The noise is drawn in the dtype of ``clean`` (float32 windows stay float32).
+    """
     sigma = np.sqrt(10.0 ** (-snr_db / 10.0))
-    return clean + rng.normal(0.0, sigma, size=clean.shape)
+    dtype = clean.dtype if clean.dtype in (np.float32, np.float64) else np.float64
+    return clean + sigma * rng.standard_normal(clean.shape, dtype=dtype)

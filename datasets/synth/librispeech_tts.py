@@ -222,7 +222,7 @@ def _generate(tmp: Path, size: CorpusSize, seed: int, version: str, progress: bo
     plan = plan_utterances(size)
     transcripts: dict[Path, list[str]] = {}
     total = 0
-    show = progress and sys.stderr.isatty()
+    show = progress and bool(getattr(sys.stderr, "isatty", lambda: False)())
     for utt in tqdm(plan, desc=f"TTS corpus '{size.name}'", unit="utt", disable=not show):
         audio, text = render_utterance(synth, utt, seed)
         folder = utt.folder(subset_root)
@@ -264,7 +264,7 @@ def _publish(tmp: Path, dest: Path, version: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_corpus(out_root: Path, size: CorpusSize | str = "default", seed: int = 0,
+def write_corpus(out_root: Path | str, size: CorpusSize | str = "default", seed: int = 0,
                  progress: bool = True) -> Path:
     """Write the TTS corpus to ``<out_root>/LibriSpeech/test-clean``; return ``out_root``.
 

@@ -77,7 +77,8 @@ def _private_library() -> str:
             data = Path(espeakng_loader.get_library_path()).read_bytes()
             if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
                 fd = os.memfd_create("perloc-libespeak-ng")
-                os.write(fd, data)
+                with os.fdopen(os.dup(fd), "wb") as f:
+                    f.write(data)
                 _PRIVATE_COPY = f"/proc/self/fd/{fd}"
             else:
                 folder = Path(tempfile.mkdtemp(prefix="perloc-espeak-"))
@@ -124,7 +125,10 @@ class _Session:
 
     def _collect(self, wav, numsamples, _events) -> int:
         if wav and numsamples > 0:
-            self.chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
+            # string_at copies the bytes; np.ctypeslib.as_array would cache a ctypes array
+            # type per distinct chunk length (an unbounded leak over many calls).
+            raw = ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short))
+            self.chunks.append(np.frombuffer(raw, dtype=np.int16))
         return 0
 
     def __enter__(self) -> _Session:
@@ -152,6 +156,7 @@ class _Session:
     def _unload(self) -> None:
         handle, self.lib = self.lib._handle, None
         _ctypes.dlclose(handle)
+        self._callback = None  # break the self -> callback -> bound method -> self cycle
 
 
 def espeak_version() -> str:
