@@ -107,7 +107,7 @@ def regress_cmd(task_names: tuple[str, ...]) -> None:
     from perloc.bench.session import regress_task
 
     names = task_names or tuple(TASKS.names())
-    results = [regress_task(name, say=_say) for name in names]
+    results = [regress_task(name, say=_say, show=click.echo) for name in names]
     if not all(results):
         sys.exit(1)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
@@ -72,9 +73,12 @@ def _run_key(task: str, method: str, params: dict, profile: str, seed: int, wher
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def _predict_all(method, dataset, batch_size: int, target: str) -> tuple[Batch, Batch, float]:
+def _predict_all(method, dataset, batch_size: int, target: str, progress: bool = False
+                 ) -> tuple[Batch, Batch, float]:
     preds, truths, seconds = [], [], 0.0
-    for batch in dataset.batches("test", batch_size):
+    batches = tqdm(dataset.batches("test", batch_size), desc=f"evaluating {method.card.name}",
+                   unit="batch", disable=not progress, leave=False)
+    for batch in batches:
         start = time.perf_counter()
         preds.append(method.predict(batch))
         seconds += time.perf_counter() - start
@@ -103,7 +107,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     dataset = dataset or prepare_dataset(task, profile, seed, where, data_root=data_root,
                                          workspace=workspace, progress=progress)
     model = cls(params)
-    pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, task.target)
+    pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, task.target, progress)
     record = RunRecord(
         task=task.name, method=cls.card.name, profile=profile, seed=seed,
         dataset=dataset.describe(), params=dataclasses.asdict(params),

@@ -52,7 +52,8 @@ def evaluate_all(task_name: str, methods: list[str], *, profile: str, seed: int,
     records = []
     for name in methods:
         record = evaluate(task, name, profile, seed, where, data_root=data_root,
-                          overrides=overrides, workspace=workspace, dataset=dataset)
+                          overrides=overrides, workspace=workspace, dataset=dataset,
+                          progress=progress)
         say(f"  {name}: {record.status} in {record.durations['total_s']:.1f} s")
         records.append(record)
     return records
@@ -91,8 +92,11 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     return records
 
 
-def regress_task(task_name: str, say: Say = _quiet) -> bool:
-    """Re-run the published smoke entries of a task; True when nothing got worse."""
+def regress_task(task_name: str, say: Say = _quiet, show: Say = print) -> bool:
+    """Re-run the published smoke entries of a task; True when nothing got worse.
+
+    The comparison table goes to ``show`` (stdout), progress lines to ``say`` (stderr).
+    """
     task = TASKS.get(task_name)
     workspace = Workspace.from_env()
     entries = regress.smoke_entries(leaderboard.load_board(workspace.leaderboards, task), task)
@@ -105,7 +109,7 @@ def regress_task(task_name: str, say: Say = _quiet) -> bool:
                for e in entries]
     checks = regress.compare(task, entries, records)
     say(f"regress {task.name} ({regress.PROFILE} profile, {len(entries)} entries)")
-    say(regress.table(checks))
+    show(regress.table(checks))
     bad = regress.failed(checks)
-    say(f"{task.name}: {'REGRESSION' if bad else 'no regression'}")
+    show(f"{task.name}: {'REGRESSION' if bad else 'no regression'}")
     return not bad
