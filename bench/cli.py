@@ -74,13 +74,15 @@ def _where(snr: str | None, t60: str | None) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
 def run_cmd(task_name, methods, profile, seed, snr, t60, params, data_root, publish, as_json):
     """Evaluate methods on TASK; records go to results/runs and MLflow."""
-    from perloc.bench.session import run_methods
+    from perloc.bench.session import results_table, run_methods
 
     records = run_methods(task_name, methods, profile=profile, seed=seed, where=_where(snr, t60),
                           overrides=params, data_root=data_root, publish=publish,
                           progress=_progress(), say=_say)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in records], indent=1))
+    else:
+        click.echo(results_table(task_name, records))
 
 
 @cli.command("leaderboard")

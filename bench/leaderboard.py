@@ -30,6 +30,8 @@ def _entry(record: RunRecord) -> dict[str, Any]:
         "method": record.method, "params": record.params, "overrides": record.overrides,
         "seed": record.seed, "where": record.where, "status": record.status,
         "scores": {k: vars(v) for k, v in record.scores.items()},
+        "slices": {name: {k: round(v.value, 4) for k, v in table.items()}
+                   for name, table in record.slices.items() if "|" not in name},
         "fit_s": round(record.durations.get("fit_s", 0.0), 3),
         "predict_s": round(record.durations.get("predict_s", 0.0), 3),
         "examples_per_s": round(record.throughput.get("examples_per_s", 0.0), 1),
@@ -61,6 +63,7 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
     board["metrics"] = [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
                          "description": m.description} for m in task.metrics]
     board["reported"] = [vars(r) for r in task.reported]
+    board["headline"] = list(task.headline_metrics)
     sections = dict(board.get("sections", {}))
     for record in records:
         key = section_key(record.profile, record.dataset["provenance"]["kind"])
@@ -112,6 +115,31 @@ def section_rows(board: dict[str, Any], key: str) -> tuple[list[str], list[list[
     return header, rows
 
 
+def condition_tables(board: dict[str, Any], key: str) -> list[str]:
+    """One table per condition column: methods x values, cells are the headline metrics."""
+    section = board["sections"][key]
+    primary = next(m for m in board["metrics"] if m["name"] == board["primary"])
+    entries = [e for e in _ranked(section["entries"], primary["name"], primary["higher_is_better"])
+               if e["status"] == "ok" and e.get("slices")]
+    if not entries:
+        return []
+    headline = board.get("headline") or [board["primary"]]
+    columns: dict[str, list[str]] = {}
+    for name in entries[0]["slices"]:
+        column, _, value = name.partition("=")
+        columns.setdefault(column, []).append(value)
+    tables = []
+    for column, values in columns.items():
+        values = sorted(values, key=float)
+        rows = [[e["method"], *[" / ".join(f"{e['slices'][f'{column}={v}'][m]:.2f}"
+                                            for m in headline) for v in values]]
+                for e in entries]
+        tables.append(f"By {column} ({' / '.join(headline)}):\n\n"
+                      + tabulate(rows, headers=["method", *[f"{column}={v}" for v in values]],
+                                 tablefmt="github"))
+    return tables
+
+
 def _reported_table(board: dict[str, Any]) -> str:
     names = [m["name"] for m in board["metrics"]]
     used = [n for n in names if any(n in r["scores"] for r in board["reported"])]
@@ -133,6 +161,8 @@ def render_markdown(board: dict[str, Any]) -> str:
                   f"{section['entries'][0]['n_examples'] if section['entries'] else 0} examples.", ""]
         header, rows = section_rows(board, key)
         lines += [tabulate(rows, headers=header, tablefmt="github"), ""]
+        for table in condition_tables(board, key):
+            lines += [table, ""]
     if board.get("reported"):
         lines += ["## Reported in the papers (not reproduced here)", "",
                   "Published numbers, copied from the papers and the authors' logs for "

@@ -88,7 +88,6 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     if publish:
         leaderboard.publish(workspace.leaderboards, TASKS.get(task_name), records)
         say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task_name, '.md')}")
-    say(results_table(task_name, records))
     return records
 
 

@@ -66,6 +66,11 @@ class TaskSpec:
     target: str
     slice_by: tuple[str, ...] = ()
     reported: tuple[Reported, ...] = ()
+    headline: tuple[str, ...] = ()  # metrics shown per condition in leaderboards
+
+    @property
+    def headline_metrics(self) -> tuple[str, ...]:
+        return self.headline or (self.primary,)
 
     def metric(self, name: str) -> MetricCard:
         for card in self.metrics:

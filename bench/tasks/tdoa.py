@@ -89,4 +89,5 @@ TDOA = TASKS.add("tdoa", TaskSpec(
     target="tau",
     slice_by=("snr", "t60"),
     reported=REPORTED,
+    headline=("mae_cm", "acc_10cm"),
 ))
