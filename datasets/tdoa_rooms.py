@@ -144,11 +144,13 @@ class TdoaRooms:
                     continue
                 cell = self._cell(t60, snr)
                 for start in range(0, len(cell), batch_size):
-                    if limit is not None and emitted >= limit:
+                    stop = min(start + batch_size, len(cell))
+                    if limit is not None:
+                        stop = min(stop, start + limit - emitted)
+                    if stop <= start:
                         return
-                    chunk = cell.take(np.arange(start, min(start + batch_size, len(cell))))
-                    emitted += len(chunk)
-                    yield chunk
+                    emitted += stop - start
+                    yield cell.take(np.arange(start, stop))
 
 
 def _inside(where: dict, **values: float) -> bool:
