@@ -39,6 +39,14 @@ def _entry(record: RunRecord) -> dict[str, Any]:
     }
 
 
+def portable_dataset(dataset: dict[str, Any]) -> dict[str, Any]:
+    """The dataset description without this machine's absolute paths (root -> folder name)."""
+    provenance = dict(dataset.get("provenance", {}))
+    if provenance.get("root"):
+        provenance["root"] = Path(provenance["root"]).name
+    return dict(dataset, provenance=provenance)
+
+
 def board_path(folder: Path, task: str, suffix: str = ".json") -> Path:
     return folder / f"{task}{suffix}"
 
@@ -70,7 +78,7 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
         section = sections.get(key)
         if section is None or section["dataset"].get("version") != record.dataset.get("version"):
             section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
-                       "dataset": record.dataset, "entries": []}
+                       "dataset": portable_dataset(record.dataset), "entries": []}
         entries = [e for e in section["entries"]
                    if (e["method"], e["seed"]) != (record.method, record.seed)]
         section = dict(section, entries=[*entries, _entry(record)])

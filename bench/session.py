@@ -98,7 +98,8 @@ def regress_task(task_name: str, say: Say = _quiet, show: Say = print) -> bool:
     """
     task = TASKS.get(task_name)
     workspace = Workspace.from_env()
-    entries = regress.smoke_entries(leaderboard.load_board(workspace.leaderboards, task), task)
+    board = leaderboard.load_board(workspace.leaderboards, task)
+    entries = regress.smoke_entries(board, task)
     workspace.check_writable()
     dataset = prepare_dataset(task, regress.PROFILE, 0, {}, data_root=None, workspace=workspace)
     records = [evaluate(task, e["method"], regress.PROFILE, e["seed"],
@@ -106,6 +107,12 @@ def regress_task(task_name: str, say: Say = _quiet, show: Say = print) -> bool:
                         workspace=workspace,
                         dataset=dataset if (e["seed"], e["where"]) == (0, {}) else None)
                for e in entries]
+    published = {s["dataset"].get("version") for s in board["sections"].values()
+                 if s["profile"] == regress.PROFILE}
+    measured = {r.dataset.get("version") for r in records}
+    if measured - published:
+        say(f"note: smoke dataset version {sorted(measured)} differs from the published "
+            f"{sorted(published)}; the data changed, numbers may move")
     checks = regress.compare(task, entries, records)
     say(f"regress {task.name} ({regress.PROFILE} profile, {len(entries)} entries)")
     show(regress.table(checks))
