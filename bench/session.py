@@ -62,9 +62,11 @@ def evaluate_all(task_name: str, methods: list[str], *, profile: str, seed: int,
 def results_table(task_name: str, records: list[RunRecord]) -> str:
     task = TASKS.get(task_name)
     board = leaderboard.update_board({"sections": {}}, task, records)
-    return "\n\n".join(tabulate(leaderboard.section_rows(board, key)[1],
-                                headers=leaderboard.section_rows(board, key)[0])
-                       for key in board["sections"])
+    tables = []
+    for key in board["sections"]:
+        header, rows = leaderboard.section_rows(board, key)
+        tables.append(tabulate(rows, headers=header))
+    return "\n\n".join(tables)
 
 
 def run_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,
