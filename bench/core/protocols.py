@@ -50,3 +50,23 @@ class Method(Protocol):
     card: MethodCard
 
     def predict(self, batch: Batch) -> Batch: ...
+
+
+@dataclass
+class FitContext:
+    """What the runner hands a learned method's ``fit``: budget, seed, checkpoint, callbacks.
+
+    ``checkpoint`` is written after every epoch (atomically) and read back to resume an
+    interrupted run; ``log(name, value, step)`` receives training curves; ``say`` prints
+    one-line progress messages.
+    """
+
+    checkpoint: Any  # pathlib.Path
+    seed: int
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    lr: float
+    progress: bool = False
+    log: Any = None  # Callable[[str, float, int], None] | None
+    say: Any = None  # Callable[[str], None] | None

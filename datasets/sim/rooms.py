@@ -102,6 +102,6 @@ def add_noise(clean: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
 
     The noise is drawn in the dtype of ``clean`` (float32 windows stay float32).
     """
-    sigma = np.sqrt(10.0 ** (-snr_db / 10.0))
+    sigma = float(np.sqrt(10.0 ** (-snr_db / 10.0)))  # a python float keeps float32 float32
     dtype = clean.dtype if clean.dtype in (np.float32, np.float64) else np.float64
     return clean + sigma * rng.standard_normal(clean.shape, dtype=dtype)
