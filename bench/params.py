@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from typing import Any
 
@@ -25,16 +26,27 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
-    allowed = typing.get_args(hint) or (hint,)
-    if value is None and type(None) in allowed:
+    """``value`` as the annotated type: int, float, str, bool, None and tuple[T, ...]."""
+    origin = typing.get_origin(hint)
+    if origin is tuple and isinstance(value, list | tuple):
+        element = typing.get_args(hint)[0]
+        return tuple(_coerce(name, element, v) for v in value)
+    allowed = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
+    if len(allowed) > 1:
+        for kind in allowed:
+            try:
+                return _coerce(name, kind, value)
+            except UserError:
+                continue
+    kind = allowed[0]
+    if kind is type(None) and value is None:
         return None
-    for kind in allowed:
-        if kind in (int, float, str, bool) and isinstance(value, kind) and not (
-            kind is int and isinstance(value, bool)
-        ):
-            return value
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, str, bool) and isinstance(value, kind) and not (
+        kind is int and isinstance(value, bool)
+    ):
+        return value
     names = " or ".join("null" if k is type(None) else getattr(k, "__name__", str(k))
                         for k in allowed)
     raise UserError(f"-p {name}={value!r}: expected {names}")

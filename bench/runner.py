@@ -23,6 +23,7 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, TaskSpec
+from perloc.bench.fitting import ensure_fitted
 from perloc.bench.params import build_params
 from perloc.bench.scoring import score_run
 from perloc.bench.workspace import Workspace
@@ -89,7 +90,7 @@ def _predict_all(method, dataset, batch_size: int, target: str, progress: bool =
 def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: int = 0,
              where: dict | None = None, *, data_root: Path | None = None,
              overrides: dict | None = None, workspace: Workspace | None = None,
-             dataset=None, progress: bool = False) -> RunRecord:
+             dataset=None, progress: bool = False, say=None) -> RunRecord:
     """Run ``method`` on the test split of ``task`` and score it overall and per slice."""
     task = TASKS.get(task) if isinstance(task, str) else task
     workspace = workspace or Workspace.from_env()
@@ -98,7 +99,8 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     cls = METHODS.get(method)
     if cls.card.task != task.name:
         raise UserError(f"method {cls.card.name!r} is for task {cls.card.task}, not {task.name}")
-    params = build_params(cls.card.params, overrides or {})
+    params = build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
+                                            **(overrides or {})})
     if spec.torch_threads:
         import torch
 
@@ -107,13 +109,18 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     dataset = dataset or prepare_dataset(task, profile, seed, where, data_root=data_root,
                                          workspace=workspace, progress=progress)
     model = cls(params)
+    fit_s, series = 0.0, {}
+    if cls.card.kind == "learned":
+        fit_s, series = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
+                                      data_root=data_root, workspace=workspace, progress=progress,
+                                      say=say or (lambda _: None))
     pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, task.target, progress)
     record = RunRecord(
         task=task.name, method=cls.card.name, profile=profile, seed=seed,
         dataset=dataset.describe(), params=dataclasses.asdict(params),
         overrides=dict(overrides or {}), where={k: list(v) for k, v in where.items()},
         git_sha=git_sha(), packages=package_versions(), device=device_info(),
-        n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(),
+        n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(), series=series,
     )
     record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
                           dataset.version)
@@ -125,7 +132,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         record.scores, record.slices = score_run(
             task.metrics, predicted, np.asarray(truth[task.target]), truth.meta, task.slice_by,
             spec.bootstrap, seed)
-    record.durations = {"fit_s": 0.0, "predict_s": predict_s,
+    record.durations = {"fit_s": fit_s, "predict_s": predict_s,
                         "total_s": time.perf_counter() - started}
     record.throughput = {"examples_per_s": len(truth) / max(predict_s, 1e-9)}
     return record

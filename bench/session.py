@@ -53,7 +53,7 @@ def evaluate_all(task_name: str, methods: list[str], *, profile: str, seed: int,
     for name in methods:
         record = evaluate(task, name, profile, seed, where, data_root=data_root,
                           overrides=overrides, workspace=workspace, dataset=dataset,
-                          progress=progress)
+                          progress=progress, say=say)
         say(f"  {name}: {record.status} in {record.durations['total_s']:.1f} s")
         records.append(record)
     return records

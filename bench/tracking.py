@@ -75,6 +75,9 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
         run = client.create_run(experiment, tags=_tags(record))
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in _metrics(record).items()]
+        metrics += [Metric(f"train/{name}", float(v), now, step)
+                    for name, values in record.series.items()
+                    for step, v in enumerate(values, start=1)]
         client.log_batch(run.info.run_id, metrics=metrics[:BATCH_METRICS],
                          params=[Param(k, v) for k, v in _flat_params(record).items()],
                          tags=[RunTag(k, v) for k, v in _tags(record).items()])

@@ -25,6 +25,8 @@ class Profile:
     bootstrap: int = 1000
     needs_real_data: bool = False
     torch_threads: int | None = None
+    train: dict[str, Any] = field(default_factory=dict)  # epochs, steps_per_epoch, batch_size, lr, data
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # profile's method sizes
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class TaskSpec:
     tolerances: dict[str, float]
     make_dataset: Callable[[DataRequest], Any]
     target: str
+    make_training: Callable[[DataRequest], Any] | None = None
     slice_by: tuple[str, ...] = ()
     reported: tuple[Reported, ...] = ()
     headline: tuple[str, ...] = ()  # metrics shown per condition in leaderboards

@@ -13,20 +13,42 @@ from perloc.metrics.tdoa import TDOA_METRICS
 SNRS = (0, 6, 12, 18, 24, 30)
 T60S = (0.2, 0.4, 0.6, 0.8, 1.0)
 
+SMOKE_SIZES = {
+    "ngcc-phat": {"channels": 8, "corr_channels": 8, "head_channels": 8, "sinc_kernel": 127},
+    "ngcc-phat-mse": {"channels": 8, "corr_channels": 8, "head_channels": 8, "sinc_kernel": 127},
+    "pgcc-phat": {"channels": [4, 4, 4, 4, 4], "hidden": 16},
+    "pgcc-phat-ce": {"channels": [4, 4, 4, 4, 4], "hidden": 16},
+}
+DEFAULT_SIZES = {
+    "ngcc-phat": {"channels": 32, "corr_channels": 32, "head_channels": 32, "sinc_kernel": 255},
+    "ngcc-phat-mse": {"channels": 32, "corr_channels": 32, "head_channels": 32,
+                      "sinc_kernel": 255},
+    "pgcc-phat": {"channels": [16, 16, 32, 32, 64], "hidden": 128},
+    "pgcc-phat-ce": {"channels": [16, 16, 32, 32, 64], "hidden": 128},
+}
+
 PROFILES = {
     "smoke": Profile(
         "smoke", "2 test utterances, SNR {0, 30} x T60 {0.2, 0.4}, 15 windows each: seconds",
         grid={"snr": (0, 30), "t60": (0.2, 0.4)},
         dataset={"corpus": "smoke", "utterances": 2}, bootstrap=200, torch_threads=1,
+        train={"epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "lr": 1e-3,
+               "data": {"rir_pool": 4, "rirs_per_utterance": 1, "val_windows": 2}},
+        method_params=SMOKE_SIZES,
     ),
     "default": Profile(
         "default", "24 test utterances of the TTS corpus, full SNR x T60 grid: minutes on 2 cores",
         grid={"snr": SNRS, "t60": T60S}, dataset={"corpus": "default", "utterances": 24},
+        train={"epochs": 8, "steps_per_epoch": 40, "batch_size": 32, "lr": 1e-3,
+               "data": {"rir_pool": 64, "rirs_per_utterance": 2, "val_windows": 4}},
+        method_params=DEFAULT_SIZES,
     ),
     "paper": Profile(
         "paper", "all test-clean test utterances (216 after trimming), full grid, real LibriSpeech",
         grid={"snr": SNRS, "t60": T60S}, dataset={"corpus": None, "utterances": None},
         needs_real_data=True,
+        train={"epochs": 30, "steps_per_epoch": 60, "batch_size": 32, "lr": 1e-3,
+               "data": {"rir_pool": 2000, "rirs_per_utterance": 8, "val_windows": 15}},
     ),
 }
 
@@ -56,23 +78,40 @@ def _speech_root(request: DataRequest) -> Path | None:
     return root
 
 
-def make_dataset(request: DataRequest):
-    """LibriSpeech (real, or the TTS stand-in written in its layout) played in the test room."""
+def _speech(request: DataRequest):
+    """The LibriSpeech corpus: real under --data-root/PERLOC_DATA, else the TTS stand-in."""
     from perloc.datasets.librispeech import LibriSpeech
-    from perloc.datasets.sim.rir_bank import RirBank
     from perloc.datasets.synth.librispeech_tts import write_corpus
-    from perloc.datasets.tdoa_rooms import TdoaRooms
 
     root = _speech_root(request)
     if root is None:
         size = request.profile.dataset["corpus"]
         root = write_corpus(request.cache_dir / "data" / f"librispeech-tts-{size}", size,
                             progress=request.progress)
-    return TdoaRooms(
-        LibriSpeech(root), RirBank(request.cache_dir / "caches" / "rir-bank-v1.h5"),
-        request.grid, seed=request.seed, n_utterances=request.profile.dataset["utterances"],
-        progress=request.progress,
-    )
+    return LibriSpeech(root)
+
+
+def _bank(request: DataRequest):
+    from perloc.datasets.sim.rir_bank import RirBank
+
+    return RirBank(request.cache_dir / "caches" / "rir-bank-v1.h5")
+
+
+def make_dataset(request: DataRequest):
+    """The test protocol: the corpus's test speakers played in the Paper V test room."""
+    from perloc.datasets.tdoa_rooms import TdoaRooms
+
+    return TdoaRooms(_speech(request), _bank(request), request.grid, seed=request.seed,
+                     n_utterances=request.profile.dataset["utterances"], progress=request.progress)
+
+
+def make_training(request: DataRequest):
+    """Training pool and validation set in the Paper V training room."""
+    from perloc.datasets.tdoa_train import TdoaTraining, TrainConfig
+
+    config = TrainConfig(**request.profile.train.get("data", {}))
+    return TdoaTraining(_speech(request), _bank(request), config, seed=request.seed,
+                        progress=request.progress)
 
 
 TDOA = TASKS.add("tdoa", TaskSpec(
@@ -86,6 +125,7 @@ TDOA = TASKS.add("tdoa", TaskSpec(
     tolerances={"mae_cm": 0.25, "rmse_cm": 0.5, "acc_10cm": 1.0, "acc_8cm": 1.0,
                 "acc_6cm": 1.0, "acc_4cm": 1.0, "acc_2cm": 1.0},
     make_dataset=make_dataset,
+    make_training=make_training,
     target="tau",
     slice_by=("snr", "t60"),
     reported=REPORTED,

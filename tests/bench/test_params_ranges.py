@@ -35,3 +35,19 @@ def test_params_overrides_are_typed():
         build_params(_Params, {"max_tau": "ten"})
     with pytest.raises(UserError, match="key=value"):
         parse_overrides(["max_tau"])
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    channels: tuple[int, ...] = (1, 2)
+    betas: tuple[float, ...] = (0.0, 1.0)
+    head: str = "regression"
+
+
+def test_tuple_params_from_lists():
+    params = build_params(_Sizes, parse_overrides(["channels=[4,8]", "betas=[0,0.5]"]))
+    assert params == _Sizes(channels=(4, 8), betas=(0.0, 0.5))
+    with pytest.raises(UserError, match="channels"):
+        build_params(_Sizes, {"channels": [1.5]})
+    with pytest.raises(UserError, match="channels"):
+        build_params(_Sizes, {"channels": 3})

@@ -1,0 +1,33 @@
+"""Learned TDOA methods through the CLI: trained on demand, cached, curves in the record."""
+
+import json
+
+from cli_helpers import invoke
+
+
+def test_learned_method_trains_once_then_uses_the_cache(capsys, workspace):
+    first = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "pgcc-phat-ce", "--json")
+    assert first.code == 0, first.err
+    assert "pgcc-phat-ce: training (smoke profile, 2 epochs)" in first.err
+    record = json.loads(first.out)[0]
+    assert record["status"] == "ok" and record["durations"]["fit_s"] > 0
+    assert len(record["series"]["train_loss"]) == 2 and len(record["series"]["val_mae_cm"]) == 2
+    assert record["params"]["channels"] == [4, 4, 4, 4, 4]  # the smoke profile's size
+    checkpoints = list((workspace / "results" / "checkpoints" / "tdoa").glob("pgcc-phat-ce-*.pt"))
+    assert len(checkpoints) == 1
+
+    second = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "pgcc-phat-ce", "--json")
+    assert "using cached checkpoint" in second.err
+    again = json.loads(second.out)[0]
+    assert again["durations"]["fit_s"] == 0.0
+    assert again["scores"] == record["scores"]
+
+
+def test_training_curves_reach_mlflow(capsys, workspace):
+    from mlflow.tracking import MlflowClient
+
+    assert invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "pgcc-phat").code == 0
+    client = MlflowClient(f"sqlite:///{workspace / 'results' / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("tdoa").experiment_id])[0]
+    history = client.get_metric_history(run.info.run_id, "train/val_mae_cm")
+    assert [m.step for m in history] == [1, 2]
