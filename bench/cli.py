@@ -46,9 +46,19 @@ def methods_cmd(task_name: str | None) -> None:
     """List the registered methods."""
     if task_name:
         TASKS.canonical(task_name)
-    rows = [[name, cls.card.task, cls.card.kind, ", ".join(cls.card.aliases), cls.card.summary]
+    rows = [[name, cls.card.task, cls.card.kind, _parameter_count(cls),
+             ", ".join(cls.card.aliases), cls.card.summary]
             for name, cls in METHODS.items() if task_name in (None, cls.card.task)]
-    click.echo(tabulate(rows, headers=["method", "task", "kind", "aliases", "summary"]))
+    click.echo(tabulate(rows, headers=["method", "task", "kind", "params (paper config)",
+                                       "aliases", "summary"]))
+
+
+def _parameter_count(cls) -> str:
+    """Trainable parameters of the method's default (paper) configuration; "-" if none."""
+    if cls.card.kind != "learned":
+        return "0"
+    model = cls(cls.card.params()).model
+    return f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
 
 
 def _where(snr: str | None, t60: str | None) -> dict:
@@ -83,6 +93,23 @@ def run_cmd(task_name, methods, profile, seed, snr, t60, params, data_root, publ
         click.echo(json.dumps([r.to_dict() for r in records], indent=1))
     else:
         click.echo(results_table(task_name, records))
+
+
+@cli.command("train")
+@click.argument("task_name", metavar="TASK")
+@click.option("-m", "--method", "methods", multiple=True, required=True, help="Learned method.")
+@click.option("--profile", default="default", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+def train_cmd(task_name, methods, profile, seed, params, data_root):
+    """Train (or resume training of) learned methods; checkpoints go to results/checkpoints."""
+    from perloc.bench.session import train_methods
+
+    for name, path in train_methods(task_name, methods, profile=profile, seed=seed,
+                                    overrides=params, data_root=data_root,
+                                    progress=_progress(), say=_say):
+        click.echo(f"{name}: {path}")
 
 
 @cli.command("leaderboard")

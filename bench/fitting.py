@@ -26,6 +26,14 @@ def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, 
     return workspace.results / "checkpoints" / task / f"{method}-{profile.name}-s{seed}-{key}.pt"
 
 
+def latest_checkpoint(workspace: Workspace, task: str, method: str, profile: str,
+                      seed: int) -> Path | None:
+    """The most recently written checkpoint of a method for a profile and seed."""
+    found = sorted((workspace.results / "checkpoints" / task).glob(f"{method}-{profile}-s{seed}-*.pt"),
+                   key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: dict, *,
                   data_root: Path | None, workspace: Workspace, progress: bool,
                   say: Callable[[str], None]) -> tuple[float, dict[str, list[float]]]:

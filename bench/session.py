@@ -6,6 +6,7 @@ MLflow runs or leaderboards behind.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from perloc.bench import leaderboard, regress, store, tracking
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.fitting import ensure_fitted, latest_checkpoint
 from perloc.bench.params import build_params, parse_overrides
 from perloc.bench.runner import evaluate, prepare_dataset
 from perloc.bench.workspace import Workspace
@@ -91,6 +93,26 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
         leaderboard.publish(workspace.leaderboards, TASKS.get(task_name), records)
         say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task_name, '.md')}")
     return records
+
+
+def train_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,
+                  overrides=(), data_root: Path | None = None, progress: bool = False,
+                  say: Say = _quiet) -> list[tuple[str, Path]]:
+    """Fit each learned method (or find its cached checkpoint); (name, checkpoint) pairs."""
+    task, workspace = TASKS.get(task_name), Workspace.from_env()
+    spec = task.profile(profile)
+    overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
+    out = []
+    for name in resolve_methods(task_name, methods):
+        cls = METHODS.get(name)
+        if cls.card.kind != "learned":
+            raise UserError(f"-m {name}: a classical method has nothing to train")
+        params = build_params(cls.card.params, {**spec.method_params.get(name, {}), **overrides})
+        workspace.check_writable()
+        ensure_fitted(cls(params), task, spec, seed, dataclasses.asdict(params),
+                      data_root=data_root, workspace=workspace, progress=progress, say=say)
+        out.append((name, latest_checkpoint(workspace, task.name, name, spec.name, seed)))
+    return out
 
 
 def regress_task(task_name: str, say: Say = _quiet, show: Say = print) -> bool:
