@@ -95,6 +95,41 @@ def run_cmd(task_name, methods, profile, seed, snr, t60, params, data_root, publ
         click.echo(results_table(task_name, records))
 
 
+@cli.command("compare")
+@click.argument("method_a", metavar="A")
+@click.argument("method_b", metavar="B")
+@click.option("--task", "task_name", default="tdoa", show_default=True)
+@click.option("--profile", default="default", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--snr", default=None, help="Inclusive SNR range LO:HI (dB).")
+@click.option("--t60", default=None, help="Inclusive T60 range LO:HI (s).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG here.")
+@click.option("--json", "as_json", is_flag=True, help="Print records and rows as JSON.")
+def compare_cmd(method_a, method_b, task_name, profile, seed, snr, t60, data_root, plot, as_json):
+    """Compare two methods per condition cell (runs them, or reuses stored records)."""
+    from perloc.bench.compare import comparison_rows, comparison_table, plot_comparison, verdict
+    from perloc.bench.session import compare_methods
+
+    task = TASKS.get(task_name)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise UserError(f"--plot: {plot} must end in .png")
+    a, b = compare_methods(task.name, method_a, method_b, profile=profile, seed=seed,
+                           where=_where(snr, t60), data_root=data_root, progress=_progress(),
+                           say=_say)
+    if plot is not None:
+        plot_comparison(task, [a, b], plot)
+        _say(f"plot: {plot}")
+    if as_json:
+        click.echo(json.dumps({"records": [a.to_dict(), b.to_dict()],
+                               "rows": comparison_rows(task, a, b),
+                               "verdict": verdict(task, a, b)}, indent=1))
+        return
+    click.echo(comparison_table(task, a, b))
+    for metric in task.headline_metrics:
+        click.echo(verdict(task, a, b, metric))
+
+
 @cli.command("train")
 @click.argument("task_name", metavar="TASK")
 @click.option("-m", "--method", "methods", multiple=True, required=True, help="Learned method.")

@@ -68,10 +68,22 @@ def prepare_dataset(task: TaskSpec, profile: str, seed: int, where: dict, *,
 
 
 def _run_key(task: str, method: str, params: dict, profile: str, seed: int, where: dict,
-             dataset_version: str) -> str:
-    blob = json.dumps([task, method, params, profile, seed, where, dataset_version],
+             dataset_version: str, recipe: dict) -> str:
+    blob = json.dumps([task, method, params, profile, seed, where, dataset_version, recipe],
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: dict,
+                 dataset_version: str, overrides: dict | None = None) -> str:
+    """The record key a run would get, so a stored record can be reused without running."""
+    cls = METHODS.get(method)
+    spec = task.profile(profile)
+    params = build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
+                                            **(overrides or {})})
+    return _run_key(task.name, cls.card.name, dataclasses.asdict(params), profile, seed,
+                    {k: list(v) for k, v in where.items()}, dataset_version,
+                    spec.train if cls.card.kind == "learned" else {})
 
 
 def _predict_all(method, dataset, batch_size: int, target: str, progress: bool = False
@@ -123,7 +135,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(), series=series,
     )
     record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
-                          dataset.version)
+                          dataset.version, spec.train if cls.card.kind == "learned" else {})
     predicted = np.asarray(pred[task.target], dtype=np.float64)
     if not np.isfinite(predicted).all():
         record.status = "failed"

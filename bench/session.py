@@ -19,7 +19,7 @@ from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.fitting import ensure_fitted, latest_checkpoint
 from perloc.bench.params import build_params, parse_overrides
-from perloc.bench.runner import evaluate, prepare_dataset
+from perloc.bench.runner import evaluate, expected_key, prepare_dataset
 from perloc.bench.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -92,6 +92,38 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     if publish:
         leaderboard.publish(workspace.leaderboards, TASKS.get(task_name), records)
         say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task_name, '.md')}")
+    return records
+
+
+def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default", seed: int = 0,
+                    where: dict | None = None, data_root: Path | None = None,
+                    progress: bool = False, say: Say = _quiet) -> list[RunRecord]:
+    """Both methods' records on the selected cells: reused when stored, else run and stored."""
+    task, workspace = TASKS.get(task_name), Workspace.from_env()
+    names = resolve_methods(task_name, [a, b])
+    if names[0] == names[1]:
+        raise UserError(f"compare: {a!r} and {b!r} are the same method")
+    workspace.check_writable()
+    where = where or {}
+    dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
+                              workspace=workspace, progress=progress)
+    stored = {r.key: r for r in store.load_all(workspace.runs, task.name, profile)
+              if r.status == "ok"}
+    records, fresh = [], []
+    for name in names:
+        key = expected_key(task, name, profile, seed, where, dataset.version)
+        if key in stored:
+            say(f"{name}: reusing record {key}")
+            records.append(stored[key])
+            continue
+        record = evaluate(task, name, profile, seed, where, data_root=data_root,
+                          workspace=workspace, dataset=dataset, progress=progress, say=say)
+        records.append(record)
+        fresh.append(record)
+    for record in fresh:
+        store.save(workspace.runs, record)
+    if fresh:
+        tracking.log_records(fresh, workspace.tracking_uri, workspace.results / "mlartifacts")
     return records
 
 
