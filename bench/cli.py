@@ -54,11 +54,16 @@ def methods_cmd(task_name: str | None) -> None:
 
 
 def _parameter_count(cls) -> str:
-    """Trainable parameters of the method's default (paper) configuration; "-" if none."""
-    if cls.card.kind != "learned":
+    """Trainable parameters of the default (paper) configuration, and all state elements."""
+    if cls.card.kind == "classical":
         return "0"
-    model = cls(cls.card.params()).model
-    return f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
+    try:
+        model = cls(cls.card.params()).model
+    except UserError:
+        return "-"
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    state = sum(t.numel() for t in model.state_dict().values())
+    return f"{trainable:,}" + (f" ({state:,} in state)" if state != trainable else "")
 
 
 def _where(snr: str | None, t60: str | None) -> dict:
@@ -234,6 +239,17 @@ def perf_gcc_cmd(mics: str, batch: int, samples: int, repeats: int) -> None:
     if any(m < 2 for m in values):
         raise UserError("--mics: every M must be at least 2")
     click.echo(format_gcc_perf(run_gcc_perf(values, samples, batch, repeats)))
+
+
+@perf_group.command("ngcc")
+@click.option("--mics", default=11, show_default=True, type=click.IntRange(2, 64))
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--no-stacked", is_flag=True, help="Skip the (slow) all-pairs-in-one-batch timing.")
+def perf_ngcc_cmd(mics: int, repeats: int, no_stacked: bool) -> None:
+    """NGCC-PHAT: FFT vs direct sinc conv, shared backbone (features) vs per-pair recomputation."""
+    from perloc.bench.perf.ngcc import format_ngcc_perf, run_ngcc_perf
+
+    click.echo(format_ngcc_perf(run_ngcc_perf(mics=mics, repeats=repeats, stacked=not no_stacked)))
 
 
 def main(argv: list[str] | None = None) -> None:

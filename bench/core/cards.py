@@ -20,7 +20,7 @@ class MethodCard:
 
     name: str
     task: str
-    kind: str  # "classical" | "learned"
+    kind: str  # "classical" | "learned" (trained by the harness) | "pretrained" (loaded)
     params: type
     reference: str
     summary: str = ""
@@ -28,8 +28,8 @@ class MethodCard:
     aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in ("classical", "learned"):
-            raise ValueError(f"method {self.name}: kind must be classical or learned")
+        if self.kind not in ("classical", "learned", "pretrained"):
+            raise ValueError(f"method {self.name}: kind must be classical, learned or pretrained")
 
 
 def _mean(values: np.ndarray) -> np.ndarray:

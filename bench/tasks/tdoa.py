@@ -53,6 +53,7 @@ PROFILES = {
 }
 
 _T1 = "Paper V Table 1 (T60 0.2 s, mean over SNR 0-30 dB)"
+_T2 = "Paper V Table 2 (correlation channels L; T60 0.2 s, mean over SNR)"
 _LOG = "authors' released eval.txt (mean over SNR 0-30 dB)"
 REPORTED = (
     Reported(_T1, "gcc-phat", "T60 0.2", {"rmse_cm": 15.21, "mae_cm": 6.84, "acc_10cm": 80.2}),
@@ -60,6 +61,11 @@ REPORTED = (
     Reported(_T1, "pgcc-phat (CE)", "T60 0.2", {"rmse_cm": 13.61, "mae_cm": 5.39, "acc_10cm": 85.7}),
     Reported(_T1, "ngcc-phat (MSE)", "T60 0.2", {"rmse_cm": 12.44, "mae_cm": 8.38, "acc_10cm": 71.9}),
     Reported(_T1, "ngcc-phat (CE)", "T60 0.2", {"rmse_cm": 13.24, "mae_cm": 5.13, "acc_10cm": 86.5}),
+    Reported(_T2, "ngcc-phat L=1", "T60 0.2", {"mae_cm": 5.59, "acc_10cm": 84.4}),
+    Reported(_T2, "ngcc-phat L=8", "T60 0.2", {"mae_cm": 5.35, "acc_10cm": 85.6}),
+    Reported(_T2, "ngcc-phat L=32", "T60 0.2", {"mae_cm": 5.23, "acc_10cm": 85.8}),
+    Reported(_T2, "ngcc-phat L=128", "T60 0.2", {"mae_cm": 5.13, "acc_10cm": 86.5}),
+    Reported(_T2, "ngcc-phat L=128 w/o SincNet", "T60 0.2", {"mae_cm": 5.38, "acc_10cm": 85.4}),
     Reported(_LOG, "gcc-phat", "T60 0.2", {"rmse_cm": 15.22, "mae_cm": 6.84, "acc_10cm": 80.2}),
     Reported(_LOG, "gcc-phat", "T60 0.4", {"rmse_cm": 24.37, "mae_cm": 14.99, "acc_10cm": 57.2}),
     Reported(_LOG, "gcc-phat", "T60 0.6", {"rmse_cm": 27.41, "mae_cm": 18.47, "acc_10cm": 47.2}),
