@@ -17,9 +17,16 @@ from perloc.methods.training import load_checkpoint
 RECIPE_KEYS = ("epochs", "steps_per_epoch", "batch_size", "lr")
 
 
+def recipe_for(profile: Profile, method: str) -> dict:
+    """The profile's training recipe with the method's own overrides (``per_method``)."""
+    merged = {k: v for k, v in profile.train.items() if k != "per_method"}
+    merged.update(profile.train.get("per_method", {}).get(method, {}))
+    return merged
+
+
 def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, data_version: str,
                     profile: Profile, seed: int) -> Path:
-    recipe = {k: profile.train.get(k) for k in RECIPE_KEYS}
+    recipe = {k: recipe_for(profile, method).get(k) for k in RECIPE_KEYS}
     blob = json.dumps([task, method, params, data_version, profile.name, seed, recipe],
                       sort_keys=True, default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -43,7 +50,8 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
     """
     if task.make_training is None:
         raise UserError(f"task {task.name} has no training data for learned methods")
-    missing = [k for k in RECIPE_KEYS if k not in profile.train]
+    recipe = recipe_for(profile, method.card.name)
+    missing = [k for k in RECIPE_KEYS if k not in recipe]
     if missing:
         raise UserError(f"profile {profile.name} of {task.name} defines no training recipe "
                         f"({', '.join(missing)})")
@@ -56,9 +64,9 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
         say(f"{method.card.name}: using cached checkpoint {path.name}")
     else:
         say(f"{method.card.name}: training ({profile.name} profile, "
-            f"{profile.train['epochs']} epochs) -> {path.name}")
+            f"{recipe['epochs']} epochs) -> {path.name}")
     start = time.perf_counter()
     ctx = FitContext(checkpoint=path, seed=seed, progress=progress, say=say,
-                     **{k: profile.train[k] for k in RECIPE_KEYS})
+                     **{k: recipe[k] for k in RECIPE_KEYS})
     history = method.fit(training, ctx)
     return (0.0 if cached and cached["complete"] else time.perf_counter() - start), history

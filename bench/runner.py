@@ -23,7 +23,7 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, TaskSpec
-from perloc.bench.fitting import ensure_fitted
+from perloc.bench.fitting import ensure_fitted, recipe_for
 from perloc.bench.params import build_params
 from perloc.bench.scoring import score_run
 from perloc.bench.workspace import Workspace
@@ -83,7 +83,7 @@ def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: di
                                             **(overrides or {})})
     return _run_key(task.name, cls.card.name, dataclasses.asdict(params), profile, seed,
                     {k: list(v) for k, v in where.items()}, dataset_version,
-                    spec.train if cls.card.kind == "learned" else {})
+                    recipe_for(spec, cls.card.name) if cls.card.kind == "learned" else {})
 
 
 def _predict_all(method, dataset, batch_size: int, target: str, progress: bool = False
@@ -135,7 +135,8 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(), series=series,
     )
     record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
-                          dataset.version, spec.train if cls.card.kind == "learned" else {})
+                          dataset.version,
+                          recipe_for(spec, cls.card.name) if cls.card.kind == "learned" else {})
     predicted = np.asarray(pred[task.target], dtype=np.float64)
     if not np.isfinite(predicted).all():
         record.status = "failed"

@@ -20,11 +20,9 @@ SMOKE_SIZES = {
     "pgcc-phat-ce": {"channels": [4, 4, 4, 4, 4], "hidden": 16},
 }
 DEFAULT_SIZES = {
-    "ngcc-phat": {"channels": 32, "corr_channels": 32, "head_channels": 32, "sinc_kernel": 255},
-    "ngcc-phat-mse": {"channels": 32, "corr_channels": 32, "head_channels": 32,
+    "ngcc-phat": {"channels": 16, "corr_channels": 16, "head_channels": 32, "sinc_kernel": 255},
+    "ngcc-phat-mse": {"channels": 16, "corr_channels": 16, "head_channels": 32,
                       "sinc_kernel": 255},
-    "pgcc-phat": {"channels": [16, 16, 32, 32, 64], "hidden": 128},
-    "pgcc-phat-ce": {"channels": [16, 16, 32, 32, 64], "hidden": 128},
 }
 
 PROFILES = {
@@ -37,10 +35,13 @@ PROFILES = {
         method_params=SMOKE_SIZES,
     ),
     "default": Profile(
-        "default", "24 test utterances of the TTS corpus, full SNR x T60 grid: minutes on 2 cores",
+        "default", "24 test utterances of the TTS corpus, full SNR x T60 grid; reduced-width "
+        "learned models trained for minutes on 2 cores",
         grid={"snr": SNRS, "t60": T60S}, dataset={"corpus": "default", "utterances": 24},
-        train={"epochs": 8, "steps_per_epoch": 40, "batch_size": 32, "lr": 1e-3,
-               "data": {"rir_pool": 64, "rirs_per_utterance": 2, "val_windows": 4}},
+        train={"epochs": 10, "steps_per_epoch": 100, "batch_size": 32, "lr": 1e-3,
+               "data": {"rir_pool": 64, "rirs_per_utterance": 2, "val_windows": 4},
+               "per_method": {"ngcc-phat-mse": {"epochs": 5}, "pgcc-phat": {"epochs": 5},
+                              "pgcc-phat-ce": {"epochs": 5}}},
         method_params=DEFAULT_SIZES,
     ),
     "paper": Profile(
@@ -126,7 +127,8 @@ TDOA = TASKS.add("tdoa", TaskSpec(
     dataset="tdoa-rooms",
     metrics=TDOA_METRICS,
     primary="mae_cm",
-    default_methods=("gcc-phat", "gcc-scot", "gcc-roth", "gcc-cc"),
+    default_methods=("gcc-phat", "gcc-scot", "gcc-roth", "gcc-cc", "ngcc-phat", "ngcc-phat-mse",
+                     "pgcc-phat", "pgcc-phat-ce"),
     profiles=PROFILES,
     tolerances={"mae_cm": 0.25, "rmse_cm": 0.5, "acc_10cm": 1.0, "acc_8cm": 1.0,
                 "acc_6cm": 1.0, "acc_4cm": 1.0, "acc_2cm": 1.0},
