@@ -12,7 +12,7 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
 from perloc.bench.workspace import Workspace
-from perloc.methods.training import load_checkpoint
+from perloc.methods.training import TRAINING_VERSION, load_checkpoint
 
 RECIPE_KEYS = ("epochs", "steps_per_epoch", "batch_size", "lr")
 
@@ -27,7 +27,8 @@ def recipe_for(profile: Profile, method: str) -> dict:
 def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, data_version: str,
                     profile: Profile, seed: int) -> Path:
     recipe = {k: recipe_for(profile, method).get(k) for k in RECIPE_KEYS}
-    blob = json.dumps([task, method, params, data_version, profile.name, seed, recipe],
+    blob = json.dumps([TRAINING_VERSION, task, method, params, data_version, profile.name, seed,
+                       recipe],
                       sort_keys=True, default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:12]
     return workspace.results / "checkpoints" / task / f"{method}-{profile.name}-s{seed}-{key}.pt"

@@ -120,6 +120,10 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     started = time.perf_counter()
     dataset = dataset or prepare_dataset(task, profile, seed, where, data_root=data_root,
                                          workspace=workspace, progress=progress)
+    if cls.card.kind != "classical":
+        import torch
+
+        torch.manual_seed(seed)  # weight initialisation is part of "same seed, same numbers"
     model = cls(params)
     fit_s, series = 0.0, {}
     if cls.card.kind == "learned":

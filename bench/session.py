@@ -131,6 +131,8 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
                   overrides=(), data_root: Path | None = None, progress: bool = False,
                   say: Say = _quiet) -> list[tuple[str, Path]]:
     """Fit each learned method (or find its cached checkpoint); (name, checkpoint) pairs."""
+    import torch
+
     task, workspace = TASKS.get(task_name), Workspace.from_env()
     spec = task.profile(profile)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
@@ -141,6 +143,7 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
             raise UserError(f"-m {name}: a classical method has nothing to train")
         params = build_params(cls.card.params, {**spec.method_params.get(name, {}), **overrides})
         workspace.check_writable()
+        torch.manual_seed(seed)
         ensure_fitted(cls(params), task, spec, seed, dataclasses.asdict(params),
                       data_root=data_root, workspace=workspace, progress=progress, say=say)
         out.append((name, latest_checkpoint(workspace, task.name, name, spec.name, seed)))

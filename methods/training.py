@@ -22,6 +22,7 @@ from tqdm import tqdm
 from perloc.bench.core.protocols import FitContext
 
 CHECKPOINT_VERSION = 1
+TRAINING_VERSION = 2  # bump when a change alters what training produces: old checkpoints retire
 
 
 @dataclass

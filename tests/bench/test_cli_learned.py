@@ -31,3 +31,15 @@ def test_training_curves_reach_mlflow(capsys, workspace):
     run = client.search_runs([client.get_experiment_by_name("tdoa").experiment_id])[0]
     history = client.get_metric_history(run.info.run_id, "train/val_mae_cm")
     assert [m.step for m in history] == [1, 2]
+
+
+def test_learned_runs_are_reproducible(capsys, workspace, monkeypatch):
+    from perloc.bench.core.record import RunRecord
+
+    first = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "ngcc-phat", "--json")
+    monkeypatch.setenv("PERLOC_RESULTS", str(workspace / "elsewhere"))  # no cached checkpoint
+    second = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "ngcc-phat", "--json")
+    assert "training" in second.err and "cached" not in second.err
+    a, b = (RunRecord.from_dict(json.loads(o.out)[0]) for o in (first, second))
+    assert a.series == b.series
+    assert a.comparable() == b.comparable()
