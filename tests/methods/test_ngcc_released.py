@@ -38,3 +38,25 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="-p checkpoint"):
         METHODS.get("ngcc-phat-released")(ReleasedParams(str(bad)))
+
+
+@needs_checkpoint
+@pytest.mark.parametrize("t", [4, -9])
+def test_trained_model_correlations_shift_with_the_input(t):
+    """The released (trained) weights keep the equivariance: with a circular GCC (n_fft = N),
+    rolling x1 by t samples rolls every per-channel correlation by t lags."""
+    import torch
+
+    from perloc.methods.tdoa.ngcc import NgccParams, load_reference
+
+    model = load_reference(CHECKPOINT, NgccParams(n_fft=2048)).eval()
+    generator = torch.Generator().manual_seed(0)
+    x1, x2 = torch.randn(1, 2048, generator=generator), torch.randn(1, 2048, generator=generator)
+    with torch.no_grad():
+        f2 = model.backbone_features(x2)
+        torch.testing.assert_close(model.backbone_features(x1.roll(t, -1)),
+                                   model.backbone_features(x1).roll(t, -1), rtol=1e-4, atol=1e-4)
+        ref = model.correlate(model.backbone_features(x1), f2)
+        shifted = model.correlate(model.backbone_features(x1.roll(t, -1)), f2)
+    a, b = (shifted[..., t:], ref[..., :-t]) if t > 0 else (shifted[..., :t], ref[..., -t:])
+    assert (a - b).abs().max() <= 1e-4 * ref.abs().max()
