@@ -13,14 +13,12 @@ Throughput is pairs*frames per second (median of ``repeats`` after one warm-up),
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 import scipy.fft
 import torch
 from tabulate import tabulate
 
+from perloc.bench.perf.timing import median_seconds
 from perloc.methods.layers.gcc import CHUNK_BYTES, GCCParams, all_pairs, gcc
 
 THREADS = 2
@@ -66,16 +64,6 @@ def _fft_only(x: torch.Tensor, n_pairs: int, p: GCCParams, pool: torch.Tensor) -
             torch.fft.irfft(pool[: fb * n_pairs - s], n=n)[:, :lags].clone()
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def _measure(x: torch.Tensor, params: GCCParams, repeats: int) -> dict:
     m = x.shape[1]
     pairs = all_pairs(m).numpy()
@@ -83,10 +71,10 @@ def _measure(x: torch.Tensor, params: GCCParams, repeats: int) -> dict:
     pool = _spectra_pool(x, max(1, CHUNK_BYTES // (8 * (x.shape[-1] + 1))))
     with torch.inference_mode():
         t = {
-            "a": _median_time(lambda: _loop_frames_pairs(x_np, pairs, params), repeats),
-            "b": _median_time(lambda: _loop_pairs(x, pairs, params), repeats),
-            "ours": _median_time(lambda: gcc(x, None, params), repeats),
-            "fft": _median_time(lambda: _fft_only(x, len(pairs), params, pool), repeats),
+            "a": median_seconds(lambda: _loop_frames_pairs(x_np, pairs, params), repeats),
+            "b": median_seconds(lambda: _loop_pairs(x, pairs, params), repeats),
+            "ours": median_seconds(lambda: gcc(x, None, params), repeats),
+            "fft": median_seconds(lambda: _fft_only(x, len(pairs), params, pool), repeats),
         }
     return {
         "M": m,

@@ -17,13 +17,12 @@ frame of ``mics`` random 2048-sample signals; times are medians of ``repeats`` a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from tabulate import tabulate
 
+from perloc.bench.perf.timing import median_seconds
 from perloc.methods.layers.gcc import all_pairs
 from perloc.methods.tdoa.ngcc import NGCCPHAT, NgccParams
 
@@ -31,13 +30,7 @@ THREADS = 2
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    return 1e3 * median_seconds(fn, repeats)
 
 
 def _per_pair(model: NGCCPHAT, x: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
