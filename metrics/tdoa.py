@@ -24,8 +24,8 @@ def cm_per_sample(fs: float = SAMPLE_RATE, c: float = SPEED_OF_SOUND) -> float:
 def abs_error_cm(pred, true, fs: float = SAMPLE_RATE, c: float = SPEED_OF_SOUND) -> np.ndarray:
     """Per-example |tau_hat - tau| * 100 c / fs, in cm.
 
-    >>> abs_error_cm(np.array([3]), np.array([2.5])).round(5).tolist()
-    [1.07188]
+    >>> abs_error_cm(np.array([3]), np.array([2.5])).round(6).tolist()
+    [1.071875]
     """
     pred = np.asarray(pred, dtype=np.float64)
     true = np.asarray(true, dtype=np.float64)

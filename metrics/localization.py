@@ -1,0 +1,52 @@
+"""Source-localization metrics (Paper VII): Euclidean error truncated at 3 m, in centimetres.
+
+The per-frame error is e = min(||p_hat - p||_2, 3 m) (3-D Euclidean distance, not per-axis
+L1). A frame whose estimate failed (NaN or Inf, e.g. a multilateration that did not converge)
+counts as the cap, 3 m: the paper truncates every method's errors there and does not say more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perloc.bench.core.cards import MetricCard
+
+ERROR_CAP_M = 3.0
+
+
+def euclidean_error_cm(pred, true, cap_m: float = ERROR_CAP_M) -> np.ndarray:
+    """Per-frame 100 * min(||p_hat - p||_2, cap) in cm; non-finite estimates count as the cap.
+
+    >>> euclidean_error_cm(np.array([[3.0, 4.0, 0.0], [np.nan, 0, 0]]), np.zeros((2, 3))).tolist()
+    [300.0, 300.0]
+    >>> euclidean_error_cm(np.array([[0.3, 0.4, 0.0]]), np.zeros((1, 3))).round(6).tolist()
+    [50.0]
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    true = np.asarray(true, dtype=np.float64)
+    if pred.shape != true.shape or pred.shape[-1] not in (2, 3):
+        raise ValueError(f"positions must share a (..., 2|3) shape, got {pred.shape} and {true.shape}")
+    distance = np.linalg.norm(pred - true, axis=-1)
+    distance = np.where(np.isfinite(distance), distance, np.inf)
+    return 100.0 * np.minimum(distance, cap_m)
+
+
+def within_percent(pred, true, threshold_cm: float = 30.0) -> np.ndarray:
+    """Per-frame 100 * [e < threshold] (strict); averaged, acc@30cm in percent.
+
+    >>> within_percent(np.array([[0.29, 0, 0], [0.3, 0, 0]]), np.zeros((2, 3))).tolist()
+    [100.0, 0.0]
+    """
+    return 100.0 * (euclidean_error_cm(pred, true) < threshold_cm)
+
+
+def _mean(values: np.ndarray) -> np.ndarray:
+    return np.mean(values, axis=-1)
+
+
+LOCALIZATION_METRICS: tuple[MetricCard, ...] = (
+    MetricCard(name="mae_cm", unit="cm", higher_is_better=False, per_unit=euclidean_error_cm,
+               reduce=_mean, description="MAE = 1/n sum_i min(||p_hat_i - p_i||_2, 3 m), in cm"),
+    MetricCard(name="acc_30cm", unit="%", higher_is_better=True, per_unit=within_percent,
+               reduce=_mean, description="acc@30cm = 100/n sum_i [min(||p_hat_i - p_i||, 3 m) < 30 cm]"),
+)
