@@ -34,20 +34,12 @@ def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, 
     return workspace.results / "checkpoints" / task / f"{method}-{profile.name}-s{seed}-{key}.pt"
 
 
-def latest_checkpoint(workspace: Workspace, task: str, method: str, profile: str,
-                      seed: int) -> Path | None:
-    """The most recently written checkpoint of a method for a profile and seed."""
-    found = sorted((workspace.results / "checkpoints" / task).glob(f"{method}-{profile}-s{seed}-*.pt"),
-                   key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
-
-
 def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: dict, *,
                   data_root: Path | None, workspace: Workspace, progress: bool,
-                  say: Callable[[str], None]) -> tuple[float, dict[str, list[float]]]:
+                  say: Callable[[str], None]) -> tuple[float, dict[str, list[float]], Path]:
     """Load the method's cached checkpoint, or train it (resuming a partial run).
 
-    Returns (fit seconds, training curves).
+    Returns (fit seconds, training curves, checkpoint path).
     """
     if task.make_training is None:
         raise UserError(f"task {task.name} has no training data for learned methods")
@@ -70,4 +62,5 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
     ctx = FitContext(checkpoint=path, seed=seed, progress=progress, say=say,
                      **{k: recipe[k] for k in RECIPE_KEYS})
     history = method.fit(training, ctx)
-    return (0.0 if cached and cached["complete"] else time.perf_counter() - start), history
+    seconds = 0.0 if cached and cached["complete"] else time.perf_counter() - start
+    return seconds, history, path

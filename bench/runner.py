@@ -127,7 +127,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     model = cls(params)
     fit_s, series = 0.0, {}
     if cls.card.kind == "learned":
-        fit_s, series = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
+        fit_s, series, _ = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
                                       data_root=data_root, workspace=workspace, progress=progress,
                                       say=say or (lambda _: None))
     pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, task.target, progress)

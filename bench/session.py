@@ -17,7 +17,7 @@ from perloc.bench import leaderboard, regress, store, tracking
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.fitting import ensure_fitted, latest_checkpoint
+from perloc.bench.fitting import ensure_fitted
 from perloc.bench.params import build_params, parse_overrides
 from perloc.bench.runner import evaluate, expected_key, prepare_dataset
 from perloc.bench.workspace import Workspace
@@ -144,9 +144,10 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
         params = build_params(cls.card.params, {**spec.method_params.get(name, {}), **overrides})
         workspace.check_writable()
         torch.manual_seed(seed)
-        ensure_fitted(cls(params), task, spec, seed, dataclasses.asdict(params),
-                      data_root=data_root, workspace=workspace, progress=progress, say=say)
-        out.append((name, latest_checkpoint(workspace, task.name, name, spec.name, seed)))
+        _, _, path = ensure_fitted(cls(params), task, spec, seed, dataclasses.asdict(params),
+                                   data_root=data_root, workspace=workspace, progress=progress,
+                                   say=say)
+        out.append((name, path))
     return out
 
 

@@ -43,3 +43,13 @@ def test_learned_runs_are_reproducible(capsys, workspace, monkeypatch):
     a, b = (RunRecord.from_dict(json.loads(o.out)[0]) for o in (first, second))
     assert a.series == b.series
     assert a.comparable() == b.comparable()
+
+
+def test_bench_train_reports_the_checkpoint(capsys, workspace):
+    outcome = invoke(capsys, "train", "tdoa", "-m", "pgcc-phat-ce", "--profile", "smoke")
+    assert outcome.code == 0, outcome.err
+    name, path = outcome.out.strip().split(": ")
+    assert name == "pgcc-phat-ce" and path.endswith(".pt")
+    assert (workspace / "results" / "checkpoints" / "tdoa").joinpath(path.split("/")[-1]).exists()
+    classical = invoke(capsys, "train", "tdoa", "-m", "gcc-phat", "--profile", "smoke")
+    assert classical.code == 2 and "nothing to train" in classical.err
