@@ -22,7 +22,7 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.core.task import DataRequest, TaskSpec
+from perloc.bench.core.task import DataRequest, Profile, TaskSpec
 from perloc.bench.fitting import ensure_fitted, recipe_for
 from perloc.bench.params import build_params
 from perloc.bench.scoring import score_run
@@ -74,16 +74,33 @@ def _run_key(task: str, method: str, params: dict, profile: str, seed: int, wher
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+def resolve_params(cls, spec: Profile, overrides: dict | None = None):
+    """The method's parameters: card defaults, then the profile's sizes, then ``-p`` overrides."""
+    return build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
+                                          **(overrides or {})})
+
+
+def build_method(cls, params, seed: int):
+    """Instantiate a method; learned weights are initialised from ``seed`` (same seed, same run)."""
+    if cls.card.kind != "classical":
+        import torch
+
+        torch.manual_seed(seed)
+    return cls(params)
+
+
+def _recipe(cls, spec: Profile) -> dict:
+    return recipe_for(spec, cls.card.name) if cls.card.kind == "learned" else {}
+
+
 def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: dict,
                  dataset_version: str, overrides: dict | None = None) -> str:
     """The record key a run would get, so a stored record can be reused without running."""
     cls = METHODS.get(method)
     spec = task.profile(profile)
-    params = build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
-                                            **(overrides or {})})
+    params = resolve_params(cls, spec, overrides)
     return _run_key(task.name, cls.card.name, dataclasses.asdict(params), profile, seed,
-                    {k: list(v) for k, v in where.items()}, dataset_version,
-                    recipe_for(spec, cls.card.name) if cls.card.kind == "learned" else {})
+                    {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec))
 
 
 def _predict_all(method, dataset, batch_size: int, target: str, progress: bool = False
@@ -111,8 +128,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     cls = METHODS.get(method)
     if cls.card.task != task.name:
         raise UserError(f"method {cls.card.name!r} is for task {cls.card.task}, not {task.name}")
-    params = build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
-                                            **(overrides or {})})
+    params = resolve_params(cls, spec, overrides)
     if spec.torch_threads:
         import torch
 
@@ -120,11 +136,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     started = time.perf_counter()
     dataset = dataset or prepare_dataset(task, profile, seed, where, data_root=data_root,
                                          workspace=workspace, progress=progress)
-    if cls.card.kind != "classical":
-        import torch
-
-        torch.manual_seed(seed)  # weight initialisation is part of "same seed, same numbers"
-    model = cls(params)
+    model = build_method(cls, params, seed)
     fit_s, series = 0.0, {}
     if cls.card.kind == "learned":
         fit_s, series, _ = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
@@ -139,8 +151,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(), series=series,
     )
     record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
-                          dataset.version,
-                          recipe_for(spec, cls.card.name) if cls.card.kind == "learned" else {})
+                          dataset.version, _recipe(cls, spec))
     predicted = np.asarray(pred[task.target], dtype=np.float64)
     if not np.isfinite(predicted).all():
         record.status = "failed"

@@ -18,8 +18,14 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.fitting import ensure_fitted
-from perloc.bench.params import build_params, parse_overrides
-from perloc.bench.runner import evaluate, expected_key, prepare_dataset
+from perloc.bench.params import parse_overrides
+from perloc.bench.runner import (
+    build_method,
+    evaluate,
+    expected_key,
+    prepare_dataset,
+    resolve_params,
+)
 from perloc.bench.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -79,8 +85,9 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     workspace = Workspace.from_env()
     names = resolve_methods(task_name, methods)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
+    spec = TASKS.get(task_name).profile(profile)
     for name in names:
-        build_params(METHODS.get(name).card.params, overrides)  # bad -p fails before any work
+        resolve_params(METHODS.get(name), spec, overrides)  # bad -p fails before any work
     workspace.check_writable()
     records = evaluate_all(task_name, names, profile=profile, seed=seed, where=where or {},
                            overrides=overrides, data_root=data_root, workspace=workspace,
@@ -131,8 +138,6 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
                   overrides=(), data_root: Path | None = None, progress: bool = False,
                   say: Say = _quiet) -> list[tuple[str, Path]]:
     """Fit each learned method (or find its cached checkpoint); (name, checkpoint) pairs."""
-    import torch
-
     task, workspace = TASKS.get(task_name), Workspace.from_env()
     spec = task.profile(profile)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
@@ -140,11 +145,11 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
     for name in resolve_methods(task_name, methods):
         cls = METHODS.get(name)
         if cls.card.kind != "learned":
-            raise UserError(f"-m {name}: a classical method has nothing to train")
-        params = build_params(cls.card.params, {**spec.method_params.get(name, {}), **overrides})
+            raise UserError(f"-m {name}: a {cls.card.kind} method has nothing to train")
+        params = resolve_params(cls, spec, overrides)
         workspace.check_writable()
-        torch.manual_seed(seed)
-        _, _, path = ensure_fitted(cls(params), task, spec, seed, dataclasses.asdict(params),
+        model = build_method(cls, params, seed)
+        _, _, path = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
                                    data_root=data_root, workspace=workspace, progress=progress,
                                    say=say)
         out.append((name, path))
