@@ -123,6 +123,14 @@ def section_rows(board: dict[str, Any], key: str) -> tuple[list[str], list[list[
     return header, rows
 
 
+def _value_order(value: str) -> tuple:
+    """Numbers in numeric order, then names in alphabetical order."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
 def condition_tables(board: dict[str, Any], key: str) -> list[str]:
     """One table per condition column: methods x values, cells are the headline metrics."""
     section = board["sections"][key]
@@ -138,7 +146,7 @@ def condition_tables(board: dict[str, Any], key: str) -> list[str]:
         columns.setdefault(column, []).append(value)
     tables = []
     for column, values in columns.items():
-        values = sorted(values, key=float)
+        values = sorted(values, key=_value_order)
         rows = [[e["method"], *[" / ".join(f"{e['slices'][f'{column}={v}'][m]:.2f}"
                                             for m in headline) for v in values]]
                 for e in entries]

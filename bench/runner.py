@@ -105,15 +105,34 @@ def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: di
 
 def _predict_all(method, dataset, batch_size: int, target: str, progress: bool = False
                  ) -> tuple[Batch, Batch, float]:
+    """Predictions and targets over the test split; rows a method does not accept (its
+    ``accepts(batch)`` mask, e.g. a setup it cannot solve) are left out of both."""
     preds, truths, seconds = [], [], 0.0
     batches = tqdm(dataset.batches("test", batch_size), desc=f"evaluating {method.card.name}",
                    unit="batch", disable=not progress, leave=False)
+    accepts = getattr(method, "accepts", None)
     for batch in batches:
+        if accepts is not None:
+            batch = batch.take(np.flatnonzero(accepts(batch)))
+            if len(batch) == 0:
+                continue
         start = time.perf_counter()
         preds.append(method.predict(batch))
         seconds += time.perf_counter() - start
         truths.append(Batch({target: batch[target]}, batch.meta))
+    if not truths:
+        raise UserError(f"{method.card.name} accepts none of the selected conditions")
     return Batch.concat(preds), Batch.concat(truths), seconds
+
+
+def _failures(card, predicted: np.ndarray) -> tuple[int, str]:
+    """(examples with a failed estimate, reason to fail the run or '')."""
+    bad = ~np.isfinite(predicted.reshape(len(predicted), -1)).all(axis=1)
+    if not bad.any():
+        return 0, ""
+    if "may_fail" in card.capabilities:
+        return int(bad.sum()), ""
+    return int(bad.sum()), f"{int(bad.sum())} predictions are NaN or Inf"
 
 
 def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: int = 0,
@@ -153,9 +172,9 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
                           dataset.version, _recipe(cls, spec))
     predicted = np.asarray(pred[task.target], dtype=np.float64)
-    if not np.isfinite(predicted).all():
-        record.status = "failed"
-        record.reason = f"{int((~np.isfinite(predicted)).sum())} predictions are NaN or Inf"
+    record.failed_examples, reason = _failures(cls.card, predicted)
+    if reason:
+        record.status, record.reason = "failed", reason
     else:
         record.scores, record.slices = score_run(
             task.metrics, predicted, np.asarray(truth[task.target]), truth.meta, task.slice_by,

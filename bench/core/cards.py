@@ -15,7 +15,9 @@ class MethodCard:
 
     ``params`` is a frozen dataclass type whose defaults are the paper's configuration;
     ``capabilities`` names claimed properties (``shift_equivariant``, ``perm_invariant``,
-    ``variable_mics``) that property tests and ``bench invariance`` check.
+    ``variable_mics``) that property tests and ``bench invariance`` check, and behaviours the
+    runner honours (``may_fail``: NaN marks an estimate the method could not make; it is
+    counted in the record and scored by the metric's rule instead of failing the run).
     """
 
     name: str

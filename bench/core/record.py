@@ -43,6 +43,7 @@ class RunRecord:
     durations: dict[str, float] = field(default_factory=dict)
     throughput: dict[str, float] = field(default_factory=dict)
     n_examples: int = 0
+    failed_examples: int = 0  # estimates a method reported as failed (scored by the metric's rule)
     scores: dict[str, Score] = field(default_factory=dict)
     slices: dict[str, dict[str, Score]] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)

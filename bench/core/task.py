@@ -88,16 +88,32 @@ class TaskSpec:
         return self.profiles[name]
 
     def select_grid(self, profile: Profile, where: dict[str, tuple]) -> dict[str, tuple]:
-        """Grid values of ``profile`` inside the inclusive ranges of ``where``."""
+        """Grid values of ``profile`` inside the selections of ``where`` (see :func:`selects`)."""
         grid = {}
         for column, values in profile.grid.items():
-            lo, hi = where.get(column, (float("-inf"), float("inf")))
-            kept = tuple(v for v in values if lo <= v <= hi)
+            kept = tuple(v for v in values if column not in where or selects(where[column], v))
             if not kept:
-                raise UserError(f"--{column.replace('_', '-')}: {lo}:{hi} selects none of "
-                                f"{list(values)}")
+                raise UserError(f"--{column.replace('_', '-')}: {_show(where[column])} selects "
+                                f"none of {list(values)}")
             grid[column] = kept
         unknown = set(where) - set(profile.grid)
         if unknown:
-            raise UserError(f"task {self.name} has no condition {sorted(unknown)[0]!r}")
+            raise UserError(f"task {self.name} has no condition {sorted(unknown)[0]!r} "
+                            f"(conditions: {', '.join(profile.grid) or 'none'})")
         return grid
+
+
+def selects(selection: tuple, value: Any) -> bool:
+    """A numeric selection is an inclusive range (LO, HI); a categorical one lists its values."""
+    if selection and all(isinstance(v, str) for v in selection):
+        return str(value) in selection
+    if isinstance(value, str):
+        return False
+    lo, hi = selection
+    return lo <= value <= hi
+
+
+def _show(selection: tuple) -> str:
+    if selection and all(isinstance(v, str) for v in selection):
+        return ",".join(selection)
+    return f"{selection[0]}:{selection[1]}"

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import sys
-import uuid
 from dataclasses import asdict, dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -27,6 +24,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from .staging import read_marker, write_folder
 from .tts import EspeakSynthesizer, espeak_version
 from .words import make_sentence, vocabulary_digest
 
@@ -209,10 +207,7 @@ def render_utterance(synth: EspeakSynthesizer, utt: Utterance,
 
 
 def _read_marker(root: Path) -> dict | None:
-    try:
-        return json.loads((root / MARKER_NAME).read_text())
-    except (OSError, ValueError):
-        return None
+    return read_marker(root, MARKER_NAME)
 
 
 def _generate(tmp: Path, size: CorpusSize, seed: int, version: str, progress: bool) -> None:
@@ -247,23 +242,6 @@ def _write_flac(path: Path, audio: np.ndarray) -> None:
     sf.write(path, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
 
 
-def _publish(tmp: Path, dest: Path, version: str) -> None:
-    """Atomically move the finished ``tmp`` onto ``dest`` (replacing a stale corpus)."""
-    old = None
-    if dest.exists() and _read_marker(dest) is not None:
-        old = dest.with_name(f".{dest.name}.stale-{uuid.uuid4().hex[:8]}")
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except OSError:
-        marker = _read_marker(dest)
-        if marker is None or marker.get("version") != version:
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)   # another process published the same corpus
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_corpus(out_root: Path | str, size: CorpusSize | str = "default", seed: int = 0,
                  progress: bool = True) -> Path:
     """Write the TTS corpus to ``<out_root>/LibriSpeech/test-clean``; return ``out_root``.
@@ -273,21 +251,7 @@ def write_corpus(out_root: Path | str, size: CorpusSize | str = "default", seed:
     corpus is never visible.  A stale corpus (marker with another version) is replaced; a
     non-empty ``out_root`` without a marker is never touched (``FileExistsError``).
     """
-    dest = Path(out_root).absolute()
     size = resolve_size(size)
     version = corpus_version(size, seed)
-    marker = _read_marker(dest)
-    if marker is not None and marker.get("version") == version:
-        return dest
-    if marker is None and dest.exists() and any(dest.iterdir()):
-        raise FileExistsError(f"{dest} exists, is not empty and holds no {MARKER_NAME}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
-        _generate(tmp, size, seed, version, progress)
-        _publish(tmp, dest, version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+    return write_folder(out_root, MARKER_NAME, version,
+                        lambda tmp: _generate(tmp, size, seed, version, progress))

@@ -1,0 +1,164 @@
+"""Sound source localization on LuViRA (Paper VII): setups 1_a-2_b x number of microphones M."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.registry import TASKS
+from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
+from perloc.metrics.localization import LOCALIZATION_METRICS
+
+SETUPS = ("1_a", "1_b", "2_a", "2_b")
+MICS = (5, 7, 8, 9, 11)
+
+SMOKE_SIZES = {
+    "wav2pos": {"embed_dim": 32, "depth": 1, "heads": 2, "decoder_dim": 32, "decoder_depth": 1,
+                "decoder_heads": 2, "coord_hidden": 16, "tdoa_hidden": 32, "head_hidden": [32, 16],
+                "ngcc_channels": 4, "ngcc_sinc_kernel": 127},
+    "di-nn": {"channels": [4, 8, 8, 16], "gru_hidden": 8},
+    "gnn": {"width": 32},
+    "multilat-ngcc": {"ngcc_channels": 4, "ngcc_sinc_kernel": 127},
+}
+DEFAULT_SIZES = {
+    "wav2pos": {"embed_dim": 64, "depth": 2, "heads": 4, "decoder_dim": 64, "decoder_depth": 2,
+                "decoder_heads": 4, "coord_hidden": 32, "tdoa_hidden": 128,
+                "head_hidden": [128, 64], "ngcc_channels": 16, "ngcc_sinc_kernel": 255},
+    "di-nn": {"channels": [16, 32, 64, 128], "gru_hidden": 64},
+    "gnn": {"width": 256},
+    "multilat-ngcc": {"ngcc_channels": 16, "ngcc_sinc_kernel": 255},
+}
+
+PROFILES = {
+    "smoke": Profile(
+        "smoke", "luvira-sim smoke size (2.5 s per trajectory), setup 1_a and 2_a, M in {5, 11}",
+        grid={"setup": ("1_a", "2_a"), "mics": (5, 11)}, dataset={"size": "smoke", "corpus": "smoke"},
+        bootstrap=200, torch_threads=1, batch_size=64,
+        train={"epochs": 2, "steps_per_epoch": 3, "batch_size": 8, "lr": 1e-3},
+        method_params=SMOKE_SIZES,
+    ),
+    "default": Profile(
+        "default", "luvira-sim (8 trajectories of 15 s, test music3 + speech3), all setups, "
+        "M in {5, 7, 8, 9, 11}; CPU-sized learned models trained for minutes",
+        grid={"setup": SETUPS, "mics": MICS}, dataset={"size": "default", "corpus": "default"},
+        batch_size=64,
+        train={"epochs": 8, "steps_per_epoch": 60, "batch_size": 32, "lr": 1e-3},
+        method_params=DEFAULT_SIZES,
+    ),
+    "paper": Profile(
+        "paper", "real LuViRA audio-only recordings, test music3 + speech3, paper model sizes, "
+        "500 epochs (lr 5e-4, batch 256)",
+        grid={"setup": SETUPS, "mics": MICS}, dataset={"size": None, "corpus": None},
+        needs_real_data=True, batch_size=64,
+        train={"epochs": 500, "steps_per_epoch": 20, "batch_size": 256, "lr": 5e-4},
+    ),
+}
+
+_T1 = "Paper VII Table 1 (LuViRA, setup 1_a, 11 mics)"
+_T2 = "Paper VII Table 2 (source MAE cm, speech3)"
+_T3 = "Paper VII Table 3 (mic MAE cm, speech3)"
+_T4 = "Paper VII Table 4 (ablation, setup 1_a, speech3)"
+
+
+def _table1() -> tuple[Reported, ...]:
+    rows = {  # method: (music3 mae, acc, speech3 mae, acc, +- of each)
+        "multilat": (38.8, 72.5, 72.8, 55.7, "±2.5 / ±1.6 / ±4.4 / ±2.1"),
+        "multilat-ngcc": (16.3, 94.7, 34.9, 84.9, "±1.6 / ±0.8 / ±3.2 / ±1.6"),
+        "di-nn": (26.0, 73.0, 44.7, 45.9, "±0.8 / ±0.2 / ±1.7 / ±2.3; 3.6M params"),
+        "gnn": (17.0, 90.7, 31.9, 71.2, "±0.7 / ±1.0 / ±1.6 / ±2.0; 2.2M params"),
+        "wav2pos": (14.2, 95.4, 23.6, 81.6, "±0.5 / ±0.7 / ±1.2 / ±1.7; 10.5M params"),
+    }
+    out = []
+    for method, (m_mae, m_acc, s_mae, s_acc, note) in rows.items():
+        out.append(Reported(_T1, method, "music3", {"mae_cm": m_mae, "acc_30cm": m_acc}, note))
+        out.append(Reported(_T1, method, "speech3", {"mae_cm": s_mae, "acc_30cm": s_acc}))
+    return tuple(out)
+
+
+def _table2() -> tuple[Reported, ...]:
+    rows = {
+        ("1_a", "multilat"): (244.9, 133.1, 94.3), ("1_a", "multilat-ngcc"): (None, 105.6, 56.7),
+        ("1_a", "di-nn"): (94.9, 76.1, 58.5), ("1_a", "gnn"): (80.5, 53.1, 41.1),
+        ("1_a", "wav2pos"): (66.8, 38.8, 28.4), ("1_b", "wav2pos"): (42.3, 26.1, 20.4),
+        ("2_a", "wav2pos"): (47.2, 32.2, 25.3), ("2_b", "wav2pos"): (33.0, 23.3, 19.6),
+    }
+    out = []
+    for (setup, method), values in rows.items():
+        for m, value in zip((5, 7, 9), values, strict=True):
+            if value is None:
+                out.append(Reported(_T2, method, f"setup {setup}, M={m}", {},
+                                    "does not converge (N/A)"))
+            else:
+                out.append(Reported(_T2, method, f"setup {setup}, M={m}", {"mae_cm": value}))
+    return tuple(out)
+
+
+def _table3_4() -> tuple[Reported, ...]:
+    out = [Reported(_T3, "wav2pos", f"setup {s}, M={m}", {"mic_mae_cm": v})
+           for s, values in (("2_a", (182.8, 93.1, 36.8)), ("2_b", (181.7, 90.4, 34.8)))
+           for m, v in zip((7, 8, 9), values, strict=True)]
+    ablation = (("wav2pos baseline", 148.8, 144.3), ("+ pairwise pos-enc.", 129.7, 60.1),
+                ("+ random masking", 96.7, 81.2), ("+ max-pooling", 92.8, 73.4),
+                ("+ TDOA feat. (GCC-PHAT)", 57.9, 32.9), ("+ TDOA feat. (NGCC-PHAT)", 38.8, 22.7))
+    for variant, m7, m11 in ablation:
+        out.append(Reported(_T4, variant, "M=7", {"mae_cm": m7}))
+        out.append(Reported(_T4, variant, "M=11", {"mae_cm": m11}))
+    return tuple(out)
+
+
+REPORTED = _table1() + _table2() + _table3_4()
+
+
+def _luvira(request: DataRequest):
+    """LuViRA: real under --data-root/PERLOC_DATA, else the luvira-sim stand-in."""
+    from perloc.datasets.librispeech import LibriSpeech
+    from perloc.datasets.luvira import Luvira
+    from perloc.datasets.sim.rir_bank import RirBank
+    from perloc.datasets.synth.librispeech_tts import write_corpus
+    from perloc.datasets.synth.luvira_sim import write_luvira_sim
+
+    root = request.data_root or (Path(os.environ["PERLOC_DATA"]) if os.environ.get("PERLOC_DATA")
+                                 else None)
+    if root is None and request.profile.needs_real_data:
+        raise UserError(f"--data-root: the {request.profile.name} profile needs the real LuViRA "
+                        "audio-only recordings; pass --data-root PATH or set PERLOC_DATA")
+    if root is None:
+        size, corpus = request.profile.dataset["size"], request.profile.dataset["corpus"]
+        speech = LibriSpeech(write_corpus(request.cache_dir / "data" / f"librispeech-tts-{corpus}",
+                                          corpus, progress=request.progress))
+        bank = RirBank(request.cache_dir / "caches" / "rir-bank-luvira-v1.h5")
+        root = write_luvira_sim(request.cache_dir / "data" / f"luvira-sim-{size}", size, speech,
+                                bank, seed=0, progress=request.progress)
+    return Luvira(root)
+
+
+def make_dataset(request: DataRequest):
+    from perloc.datasets.ssl_luvira import LuviraTest
+
+    return LuviraTest(_luvira(request), request.grid, seed=request.seed)
+
+
+def make_training(request: DataRequest):
+    from perloc.datasets.ssl_luvira import LuviraTraining
+
+    return LuviraTraining(_luvira(request), seed=request.seed)
+
+
+SSL = TASKS.add("ssl", TaskSpec(
+    name="ssl",
+    description="Sound source localization (Paper VII): LuViRA audio-only trajectories, "
+                "setups 1_a-2_b, M microphones",
+    dataset="luvira",
+    metrics=LOCALIZATION_METRICS,
+    primary="mae_cm",
+    default_methods=("multilat", "multilat-ngcc", "di-nn", "gnn", "wav2pos"),
+    profiles=PROFILES,
+    tolerances={"mae_cm": 1.0, "acc_30cm": 2.0},
+    make_dataset=make_dataset,
+    make_training=make_training,
+    target="position",
+    slice_by=("setup", "mics", "trajectory"),
+    reported=REPORTED,
+    headline=("mae_cm", "acc_30cm"),
+))

@@ -1,0 +1,175 @@
+"""The Paper VII LuViRA protocol: test frames under (setup, M) conditions, and training draws.
+
+Test: the non-silent frames of the held-out trajectories (music3 and speech3 by default), all
+11 static microphones, expanded over the condition grid by
+:func:`perloc.datasets.ssl_conditions.condition_batch`. No noise is added: the recordings are
+what they are.
+
+Training: windows drawn from the other six trajectories around their non-silent frames, with
+the paper's augmentation: a random time shift U[-0.05, 0.05] s common to all microphones and
+additive Gaussian noise (per channel, SNR U[snr_lo, snr_hi] dB relative to the channel; the
+paper gives no level). The last ``val_fraction`` of every training trajectory (in time) is
+held out as a fixed validation set, so validation frames never neighbour training frames.
+Batches carry the full array (setup 1_a, all mics) plus the clean signals; methods draw
+their own microphone subsets and masks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import numpy as np
+
+from perloc.bench.core.batch import Batch
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.protocols import Provenance
+from perloc.datasets.luvira import FRAME, SAMPLE_RATE, Frames, Luvira
+from perloc.datasets.ssl_conditions import condition_batch, condition_version
+
+MAX_TAU = 314  # samples: the largest LuViRA mic separation (6.743 m) at 16 kHz, c = 343 m/s
+
+
+class LuviraTest:
+    """The test split under the task's condition grid (``setup`` x ``mics``)."""
+
+    name = "luvira"
+
+    def __init__(self, luvira: Luvira, grid: dict[str, tuple], seed: int = 0) -> None:
+        if set(grid) != {"setup", "mics"}:
+            raise ValueError(f"grid needs exactly setup and mics, got {sorted(grid)}")
+        self.luvira, self.grid, self.seed = luvira, grid, seed
+        self.max_tau = MAX_TAU
+
+    @cached_property
+    def version(self) -> str:
+        blob = f"{self.luvira.version}|{condition_version(self.grid, self.seed)}"
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.luvira.provenance
+
+    def splits(self) -> dict[str, tuple[str, ...]]:
+        return self.luvira.splits()
+
+    @cached_property
+    def prepared(self) -> Frames:
+        return self.luvira.split_frames("test")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "loader_version": self.luvira.version,
+                "provenance": self.provenance.__dict__, "test": list(self.splits()["test"]),
+                "n_frames": len(self.prepared), "hop": self.luvira.hop,
+                "silence_db": self.luvira.silence_db}
+
+    def _cell(self, setup: str, m: int) -> Batch:
+        f = self.prepared
+        meta = {"trajectory": f.trajectory, "time": f.time}
+        return condition_batch(f.signals, f.source, f.mic_pos, f.position, meta, setup, m,
+                               self.seed)
+
+    def batches(self, split: str, batch_size: int, *, where: dict | None = None,
+                limit: int | None = None):
+        if split != "test":
+            raise UserError(f"{self.name}: the test protocol has only the test split ({split!r})")
+        for setup in self.grid["setup"]:
+            for m in self.grid["mics"]:
+                cell = self._cell(setup, int(m))
+                stop = len(cell) if limit is None else min(len(cell), limit)
+                for start in range(0, stop, batch_size):
+                    yield cell.take(np.arange(start, min(start + batch_size, stop)))
+
+
+@dataclass(frozen=True)
+class LuviraTrainConfig:
+    shift_s: float = 0.05
+    snr: tuple[float, float] = (5.0, 30.0)
+    val_fraction: float = 0.15
+
+
+class LuviraTraining:
+    """Random training windows and a fixed validation set from the training trajectories."""
+
+    def __init__(self, luvira: Luvira, config: LuviraTrainConfig = LuviraTrainConfig(),
+                 seed: int = 0) -> None:
+        self.luvira, self.config, self.seed = luvira, config, seed
+        self.max_tau = MAX_TAU
+
+    @cached_property
+    def version(self) -> str:
+        blob = json.dumps([self.luvira.version, asdict(self.config), self.seed, "train-1"])
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @cached_property
+    def _starts(self) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
+        """Per training trajectory: the recording, train frame starts, validation frame starts."""
+        recs, train, val = [], [], []
+        for name in self.luvira.splits()["train"]:
+            frames = self.luvira.frames(name)
+            starts = np.round(frames.time * SAMPLE_RATE - FRAME / 2).astype(np.int64)
+            cut = frames.time.min() + (1 - self.config.val_fraction) * np.ptp(frames.time)
+            recs.append(self.luvira.recording(name))
+            train.append(starts[frames.time < cut])
+            val.append(starts[frames.time >= cut])
+        return recs, train, val
+
+    def _windows(self, which: list[tuple[int, int]]) -> Batch:
+        recs = self._starts[0]
+        signals, source, position, mic_pos = [], [], [], []
+        for r, start in which:
+            rec = recs[r]
+            signals.append(rec.mics[:, start:start + FRAME])
+            source.append(rec.source[start:start + FRAME])
+            position.append(rec.speaker_at(np.array([(start + FRAME / 2) / SAMPLE_RATE]))[0])
+            mic_pos.append(rec.mic_pos)
+        signals = np.stack(signals).astype(np.float32)
+        source = np.stack(source).astype(np.float32)
+        n = len(which)
+        return Batch({"signals": signals, "clean": signals.copy(), "source_signal": source,
+                      "mic_pos": np.stack(mic_pos).astype(np.float32),
+                      "position": np.stack(position).astype(np.float32),
+                      "source_known": np.zeros(n, dtype=bool)},
+                     {"trajectory": np.array([recs[r].name for r, _ in which]),
+                      "setup": np.full(n, "1_a"), "mics": np.full(n, signals.shape[1])})
+
+    def batch(self, size: int, rng: np.random.Generator) -> Batch:
+        """``size`` shifted, noisy training windows (``clean`` holds the noise-free signals)."""
+        recs, train, _ = self._starts
+        counts = np.array([len(t) for t in train])
+        picks = rng.choice(len(recs), size=size, p=counts / counts.sum())
+        shift = int(self.config.shift_s * SAMPLE_RATE)
+        which = []
+        for r in picks:
+            start = int(rng.choice(train[r])) + int(rng.integers(-shift, shift + 1))
+            start = int(np.clip(start, 0, recs[r].mics.shape[1] - FRAME))
+            if not np.isfinite(recs[r].speaker_at(np.array([(start + FRAME / 2) / SAMPLE_RATE]))).all():
+                start = int(rng.choice(train[r]))
+            which.append((int(r), start))
+        batch = self._windows(which)
+        batch.data["signals"] = add_channel_noise(batch["signals"], self.config.snr, rng)
+        return batch
+
+    @cached_property
+    def validation(self) -> Batch:
+        _, _, val = self._starts
+        return self._windows([(r, int(s)) for r, starts in enumerate(val) for s in starts])
+
+    def position_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-axis mean and std of the training source positions (for normalisation)."""
+        recs, train, _ = self._starts
+        pos = np.concatenate([rec.speaker_at((s + FRAME / 2) / SAMPLE_RATE)
+                              for rec, s in zip(recs, train, strict=True)])
+        pos = pos[np.isfinite(pos).all(axis=1)]
+        return pos.mean(axis=0), np.maximum(pos.std(axis=0), 1e-3)
+
+
+def add_channel_noise(signals: np.ndarray, snr: tuple[float, float],
+                      rng: np.random.Generator) -> np.ndarray:
+    """White noise per channel at SNR ~ U[snr] dB relative to the channel's own power."""
+    power = np.mean(signals.astype(np.float64) ** 2, axis=-1, keepdims=True)
+    level = rng.uniform(*snr, size=power.shape)
+    sigma = np.sqrt(power * 10 ** (-level / 10))
+    return (signals + sigma * rng.standard_normal(signals.shape)).astype(np.float32)

@@ -1,0 +1,216 @@
+"""luvira-sim: a simulated stand-in for the LuViRA audio-only recordings, WRITTEN in their layout.
+
+Eight trajectories (``music0001..4``, ``speech0001..4``) are rendered like the real ones and
+read back by :class:`perloc.datasets.luvira.Luvira`::
+
+    <out>/<trajectory>/info.json  Track 1.wav .. Track 12.wav (96 kHz, 16 bit)  gt_positions.csv
+    <out>/.perloc-luvira-sim.json                                             marker, written last
+
+* Room: a 7 x 8 x 2 m shoebox placed around the 11 static LuViRA microphones (their published
+  coordinates; the paper gives no offset, we centre the array's x/y extent), one T60 per
+  trajectory drawn from ``t60`` (Sabine needs T60 > 0.11 s in this room).
+* Source: a person walking with the loudspeaker at 100 Hz: speed 0.5-1 m/s, heading turning
+  smoothly (Ornstein-Uhlenbeck turn rate), reflected at the edge of the microphone footprint,
+  height 1.0-1.4 m with a slow sway (larger for music2 and music4, as in the real set).
+  The 12th microphone rides 0.15 m in front of the loudspeaker.
+* Audio: speech tracks play utterances of the TTS LibriSpeech stand-in with pauses; music tracks
+  play a generated piece (notes and chords of harmonic tones with ADSR envelopes, rests).
+* Acoustics: the source is piecewise static. Every 2048 samples (16 kHz) the RIRs for the
+  current position come from pyroomacoustics (the HDF5 RIR bank caches them); the emitted
+  signal is cut into Hann-windowed blocks of 4096 with hop 2048 (the windows sum to one), each
+  block is convolved with its RIRs and the results are added, so the position moves smoothly
+  between block centres. Block centres sit at frame centres of the loader's default hop.
+* Output: sensor noise 30 dB below each track's active level, upsampled 16 -> 96 kHz
+  (``resample_poly``), one gain per track, written as 16-bit WAV. Motion capture in millimetres
+  with 0.3 mm jitter and a few occluded (empty) rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from scipy.signal import fftconvolve, resample_poly
+from tqdm import tqdm
+
+from perloc.datasets.librispeech import LibriSpeech
+from perloc.datasets.luvira import LUVIRA_MICS_MM, STANDIN_MARKER, TRAJECTORIES
+from perloc.datasets.sim.rir_bank import RirBank, RirRequest
+from perloc.datasets.sim.rooms import RoomSpec
+
+from .music import render_music
+from .staging import write_folder
+
+GENERATOR_VERSION = 1
+SIM_RATE = 16_000
+FILE_RATE = 96_000
+BLOCK = 2048
+MOCAP_RATE = 100
+ROOM_DIMS = (7.0, 8.0, 2.0)
+MIC_OFFSET = 0.15
+MICS_M = np.asarray(LUVIRA_MICS_MM) / 1000.0
+# The room's corner in the mocap frame: the array's x/y extent centred in the 7 x 8 m floor.
+ROOM_ORIGIN = np.array([
+    (MICS_M[:, 0].min() + MICS_M[:, 0].max() - ROOM_DIMS[0]) / 2,
+    (MICS_M[:, 1].min() + MICS_M[:, 1].max() - ROOM_DIMS[1]) / 2, 0.0])
+WALK_MARGIN = 0.3  # metres inside the microphones' x/y extent
+
+
+@dataclass(frozen=True)
+class SimSize:
+    name: str
+    seconds: float
+    t60: tuple[float, float]
+
+
+SIZES = {
+    "smoke": SimSize("smoke", 2.5, (0.12, 0.15)),
+    "default": SimSize("default", 15.0, (0.12, 0.25)),
+    "paper": SimSize("paper", 60.0, (0.12, 0.4)),
+}
+
+
+def walking_trajectory(seconds: float, rng: np.random.Generator, sway: float) -> np.ndarray:
+    """Speaker positions [K, 3] (metres, mocap frame) at 100 Hz for a person walking around."""
+    lo = MICS_M[:, :2].min(axis=0) + WALK_MARGIN
+    hi = MICS_M[:, :2].max(axis=0) - WALK_MARGIN
+    n, dt = int(seconds * MOCAP_RATE) + 1, 1.0 / MOCAP_RATE
+    xy = np.empty((n, 2))
+    xy[0] = rng.uniform(lo, hi)
+    heading, turn = rng.uniform(0, 2 * np.pi), 0.0
+    speed = rng.uniform(0.5, 1.0)
+    for k in range(1, n):
+        turn += -turn * dt / 1.5 + rng.normal(0, 1.2) * np.sqrt(dt)
+        heading += turn * dt
+        step = xy[k - 1] + speed * dt * np.array([np.cos(heading), np.sin(heading)])
+        for a in range(2):  # reflect at the walkable area's edge
+            if not lo[a] <= step[a] <= hi[a]:
+                step[a] = np.clip(step[a], lo[a], hi[a])
+                heading = np.pi - heading if a == 0 else -heading
+        xy[k] = step
+    t = np.arange(n) * dt
+    base, rate = rng.uniform(1.0, 1.4), rng.uniform(0.05, 0.15)
+    z = base + sway * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+    return np.column_stack([xy, np.clip(z, 0.4, 1.8)])
+
+
+def speech_signal(corpus: LibriSpeech, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """TTS utterances with 0.3-1.0 s pauses, ``seconds`` long at 16 kHz."""
+    need = int(seconds * SIM_RATE)
+    pieces, total = [], 0
+    order = rng.permutation(len(corpus.utterances))
+    for k in range(len(order) * 4):
+        utt = corpus.utterances[order[k % len(order)]]
+        audio = corpus.load(utt)
+        pause = np.zeros(int(rng.uniform(0.3, 1.0) * SIM_RATE), dtype=np.float32)
+        pieces += [audio / max(float(np.abs(audio).max()), 1e-6), pause]
+        total += len(audio) + len(pause)
+        if total >= need:
+            break
+    return np.concatenate(pieces)[:need]
+
+
+def _room(speaker_pos: np.ndarray, source_mic: np.ndarray) -> RoomSpec:
+    mics = np.vstack([MICS_M, source_mic]) - ROOM_ORIGIN
+    return RoomSpec("luvira-sim", ROOM_DIMS, tuple(tuple(round(float(v), 4) for v in m)
+                                                   for m in mics))
+
+
+def render_moving(signal: np.ndarray, path: np.ndarray, ahead: np.ndarray, t60: float,
+                  bank: RirBank, progress: bool) -> np.ndarray:
+    """Mic signals [12, T] of ``signal`` emitted along ``path`` (100 Hz), piecewise static."""
+    n = len(signal)
+    centres = np.arange(BLOCK // 2 - BLOCK, n + BLOCK, BLOCK)  # windows cover every sample
+    t = centres / SIM_RATE
+    pos = np.stack([np.interp(t, np.arange(len(path)) / MOCAP_RATE, path[:, a]) for a in range(3)], 1)
+    requests = [RirRequest(_room(p, p + MIC_OFFSET * ahead), tuple(float(v) for v in p - ROOM_ORIGIN),
+                           t60) for p in pos]
+    rirs = bank.get_many(requests, progress=progress)
+    window = np.hanning(2 * BLOCK + 1)[:-1]  # periodic Hann: shifted copies sum to one
+    out = np.zeros((12, n + 4 * BLOCK + max(r.shape[1] for r in rirs)), dtype=np.float64)
+    padded = np.concatenate([np.zeros(2 * BLOCK), signal, np.zeros(4 * BLOCK)])
+    for c, rir in zip(centres, rirs, strict=True):
+        start = c - BLOCK  # block covers [c - BLOCK, c + BLOCK)
+        block = padded[start + 2 * BLOCK: start + 4 * BLOCK] * window
+        wet = fftconvolve(rir.astype(np.float64), block[None, :], axes=1)
+        lo = max(start, 0)
+        out[:, lo: start + wet.shape[1]] += wet[:, lo - start:]
+    return out[:, :n]
+
+
+def _quantise(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sensor noise 30 dB below the active level, 16 -> 96 kHz, one gain, int16."""
+    active = np.percentile(np.abs(track), 95) + 1e-12
+    noisy = track + rng.standard_normal(track.shape) * active * 10 ** (-30 / 20)
+    up = resample_poly(noisy, FILE_RATE // SIM_RATE, 1)
+    up *= 0.5 / max(float(np.abs(up).max()), 1e-12)
+    return np.round(up * 32767).astype(np.int16)
+
+
+def _mocap_table(path: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    k = len(path)
+    columns = {"time": np.round(np.arange(k) / MOCAP_RATE, 4)}
+    for i, mic in enumerate(MICS_M, start=1):
+        jitter = rng.normal(0, 0.3, size=(k, 3))
+        for a, axis in enumerate("xyz"):
+            columns[f"mic{i}_{axis}"] = np.round(mic[a] * 1000 + jitter[:, a], 2)
+    for a, axis in enumerate("xyz"):
+        columns[f"speaker_{axis}"] = np.round(path[:, a] * 1000 + rng.normal(0, 0.3, k), 2)
+    table = pd.DataFrame(columns)
+    occluded = rng.choice(np.arange(1, k - 1), size=max(1, k // 200), replace=False)
+    table.loc[occluded, [c for c in table.columns if c != "time"]] = np.nan
+    return table
+
+
+def write_trajectory(folder: Path, name: str, size: SimSize, corpus: LibriSpeech, bank: RirBank,
+                     seed: int, progress: bool) -> dict:
+    index = TRAJECTORIES.index(name)
+    rng = np.random.default_rng([seed, 41, index])
+    sway = 0.35 if name in ("music0002", "music0004") else 0.1
+    path = walking_trajectory(size.seconds, rng, sway)
+    heading = rng.uniform(0, 2 * np.pi)
+    ahead = np.array([np.cos(heading), np.sin(heading), 0.0])
+    t60 = float(round(rng.uniform(*size.t60), 3))
+    if name.startswith("music"):
+        signal = render_music(size.seconds, SIM_RATE, rng)
+    else:
+        signal = speech_signal(corpus, size.seconds, rng)
+    mics = render_moving(signal.astype(np.float64), path, ahead, t60, bank, progress)
+    folder.mkdir(parents=True)
+    for i, track in enumerate(mics, start=1):
+        sf.write(folder / f"Track {i}.wav", _quantise(track, rng), FILE_RATE, subtype="PCM_16")
+    _mocap_table(path, rng).to_csv(folder / "gt_positions.csv", index=False)
+    info = {"sampling_rate": FILE_RATE, "number_of_mics": 12, "position_unit": "mm",
+            "name": name, "generator": "perloc luvira-sim", "t60": t60,
+            "room_origin_m": ROOM_ORIGIN.round(4).tolist(), "room_dims_m": list(ROOM_DIMS)}
+    (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return {"name": name, "t60": t60, "seconds": size.seconds}
+
+
+def sim_version(size: SimSize, seed: int, corpus: LibriSpeech) -> str:
+    import hashlib
+
+    blob = json.dumps([GENERATOR_VERSION, asdict(size), seed, corpus.version], sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def write_luvira_sim(out_root: Path | str, size: SimSize | str, corpus: LibriSpeech,
+                     bank: RirBank, seed: int = 0, progress: bool = False) -> Path:
+    """Write the eight trajectories to ``out_root`` (atomically; a no-op when up to date)."""
+    size = SIZES[size] if isinstance(size, str) else size
+    version = sim_version(size, seed, corpus)
+
+    def generate(tmp: Path) -> None:
+        bar = tqdm(TRAJECTORIES, desc=f"luvira-sim '{size.name}'", unit="trajectory",
+                   disable=not progress)
+        made = [write_trajectory(tmp / name, name, size, corpus, bank, seed, False)
+                for name in bar]
+        marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
+                  "size": asdict(size), "corpus_version": corpus.version, "trajectories": made}
+        (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+    return write_folder(out_root, STANDIN_MARKER, version, generate)
