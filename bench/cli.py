@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.ranges import parse_range
+from perloc.bench.ranges import parse_range, parse_where
 from perloc.bench.workspace import Workspace
 
 
@@ -66,8 +66,8 @@ def _parameter_count(cls) -> str:
     return f"{trainable:,}" + (f" ({state:,} in state)" if state != trainable else "")
 
 
-def _where(snr: str | None, t60: str | None) -> dict:
-    where = {}
+def _where(snr: str | None, t60: str | None, conditions: tuple[str, ...] = ()) -> dict:
+    where = parse_where("--where", conditions)
     if snr is not None:
         where["snr"] = parse_range("--snr", snr)
     if t60 is not None:
@@ -82,16 +82,20 @@ def _where(snr: str | None, t60: str | None) -> dict:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--snr", default=None, help="Inclusive SNR range LO:HI (dB) of the grid.")
 @click.option("--t60", default=None, help="Inclusive T60 range LO:HI (s) of the grid.")
+@click.option("-w", "--where", "conditions", multiple=True,
+              help="Condition selection COND=LO:HI or COND=a,b (e.g. mics=5:9, setup=1_a).")
 @click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Real dataset root (else $PERLOC_DATA, else the stand-in).")
 @click.option("--publish", is_flag=True, help="Update leaderboards/<task>.json and .md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
-def run_cmd(task_name, methods, profile, seed, snr, t60, params, data_root, publish, as_json):
+def run_cmd(task_name, methods, profile, seed, snr, t60, conditions, params, data_root, publish,
+            as_json):
     """Evaluate methods on TASK; records go to results/runs and MLflow."""
     from perloc.bench.session import results_table, run_methods
 
-    records = run_methods(task_name, methods, profile=profile, seed=seed, where=_where(snr, t60),
+    records = run_methods(task_name, methods, profile=profile, seed=seed,
+                          where=_where(snr, t60, conditions),
                           overrides=params, data_root=data_root, publish=publish,
                           progress=_progress(), say=_say)
     if as_json:
@@ -181,31 +185,75 @@ def regress_cmd(task_names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+@cli.command("invariance")
+@click.argument("method_name", metavar="METHOD")
+@click.option("--task", "task_name", default="ssl", show_default=True)
+@click.option("--profile", default="smoke", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--frames", default=16, show_default=True, type=int, help="Frames in the batch.")
+@click.option("--trials", default=3, show_default=True, type=int, help="Random mic orders.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root):
+    """Largest change of the estimate when mics are permuted or dropped; exit 1 when a
+    claimed permutation invariance does not hold."""
+    from perloc.bench.invariance import invariance
+
+    checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
+                        trials=trials, data_root=data_root, progress=_progress(), say=_say)
+    rows = [[c.test, f"{c.max_change_cm:.3g}", "yes" if c.claimed else "no", c.verdict]
+            for c in checks]
+    click.echo(tabulate(rows, headers=["test", "max change (cm)", "claimed invariant",
+                                       "verdict"]))
+    if any(c.verdict == "FAIL" for c in checks):
+        sys.exit(1)
+
+
 @cli.group("data")
 def data_group() -> None:
     """Generate stand-in datasets and check real ones."""
 
 
 @data_group.command("synth")
-@click.argument("name", type=click.Choice(["librispeech-tts"]))
+@click.argument("name", type=click.Choice(["librispeech-tts", "luvira-sim"]))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
-@click.option("--size", default="default", show_default=True, help="smoke | default")
+@click.option("--size", default="default", show_default=True, help="smoke | default (| paper)")
 @click.option("--seed", default=0, show_default=True, type=int)
 def synth_cmd(name: str, out: Path, size: str, seed: int) -> None:
-    """Write a stand-in corpus in its real dataset's on-disk layout."""
-    from perloc.datasets.synth.librispeech_tts import SIZES, write_corpus
+    """Write a stand-in dataset in its real dataset's on-disk layout."""
+    from perloc.datasets.synth import librispeech_tts, luvira_sim
 
-    if size not in SIZES:
-        raise UserError(f"--size: unknown size {size!r} (known: {', '.join(SIZES)})")
-    root = write_corpus(out, size, seed=seed, progress=_progress())
+    sizes = librispeech_tts.SIZES if name == "librispeech-tts" else luvira_sim.SIZES
+    if size not in sizes:
+        raise UserError(f"--size: unknown size {size!r} (known: {', '.join(sizes)})")
+    if name == "librispeech-tts":
+        root = librispeech_tts.write_corpus(out, size, seed=seed, progress=_progress())
+    else:
+        root = _write_luvira_sim(out, size, seed)
     click.echo(str(root))
 
 
+def _write_luvira_sim(out: Path, size: str, seed: int) -> Path:
+    from perloc.datasets.librispeech import LibriSpeech
+    from perloc.datasets.sim.rir_bank import RirBank
+    from perloc.datasets.synth.librispeech_tts import SIZES, write_corpus
+    from perloc.datasets.synth.luvira_sim import write_luvira_sim
+
+    cache = Workspace.from_env().cache
+    corpus_size = size if size in SIZES else "default"
+    speech = LibriSpeech(write_corpus(cache / "data" / f"librispeech-tts-{corpus_size}",
+                                      corpus_size, progress=_progress()))
+    bank = RirBank(cache / "caches" / "rir-bank-luvira-v1.h5")
+    return write_luvira_sim(out, size, speech, bank, seed=seed, progress=_progress())
+
+
 @data_group.command("check")
-@click.argument("name", type=click.Choice(["librispeech"]))
+@click.argument("name", type=click.Choice(["librispeech", "luvira"]))
 @click.option("--root", type=click.Path(path_type=Path), required=True)
 def check_cmd(name: str, root: Path) -> None:
     """Read every file of a dataset and report what the splits hold."""
+    if name == "luvira":
+        _check_luvira(root)
+        return
     from perloc.datasets.librispeech import LibriSpeech
 
     corpus = LibriSpeech(root)
@@ -216,6 +264,20 @@ def check_cmd(name: str, root: Path) -> None:
         rows.append([split, speakers, len(utterances), f"{seconds / 60:.1f}"])
     click.echo(f"{corpus.folder}: {corpus.provenance.kind}, version {corpus.version}")
     click.echo(tabulate(rows, headers=["split", "speakers", "utterances", "minutes"]))
+
+
+def _check_luvira(root: Path) -> None:
+    from perloc.datasets.luvira import TRAJECTORIES, Luvira
+
+    data = Luvira(root)
+    rows = []
+    for name in TRAJECTORIES:
+        frames = data.frames(name)
+        rec = data.recording(name)
+        split = "test" if name in data.splits()["test"] else "train"
+        rows.append([name, split, f"{rec.mics.shape[1] / 16_000:.1f}", len(frames)])
+    click.echo(f"{data.root}: {data.provenance.kind}, version {data.version}")
+    click.echo(tabulate(rows, headers=["trajectory", "split", "seconds", "non-silent frames"]))
 
 
 @cli.group("perf")

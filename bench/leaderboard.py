@@ -25,13 +25,24 @@ def section_key(profile: str, provenance: str) -> str:
     return f"{profile}/{provenance}"
 
 
-def _entry(record: RunRecord) -> dict[str, Any]:
+def _kept_slice(name: str, pivots: list[list[str]]) -> bool:
+    """Single-column slices, and two-column cells of the task's pivot pairs."""
+    columns = [part.partition("=")[0] for part in name.split("|")]
+    return len(columns) == 1 or columns in pivots
+
+
+def _entry(record: RunRecord, task: TaskSpec) -> dict[str, Any]:
+    pivots = [list(p) for p in task.pivots]
+    headline = record.slices.get(task.headline_slice, {}) if task.headline_slice else {}
     return {
         "method": record.method, "params": record.params, "overrides": record.overrides,
         "seed": record.seed, "where": record.where, "status": record.status,
         "scores": {k: vars(v) for k, v in record.scores.items()},
         "slices": {name: {k: round(v.value, 4) for k, v in table.items()}
-                   for name, table in record.slices.items() if "|" not in name},
+                   for name, table in record.slices.items() if _kept_slice(name, pivots)},
+        "headline_scores": {k: vars(v) for k, v in headline.items()},
+        "quantiles": record.quantiles,
+        "failed_examples": record.failed_examples,
         "fit_s": round(record.durations.get("fit_s", 0.0), 3),
         "predict_s": round(record.durations.get("predict_s", 0.0), 3),
         "examples_per_s": round(record.throughput.get("examples_per_s", 0.0), 1),
@@ -72,6 +83,9 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
                          "description": m.description} for m in task.metrics]
     board["reported"] = [vars(r) for r in task.reported]
     board["headline"] = list(task.headline_metrics)
+    board["headline_slice"] = task.headline_slice
+    board["pivots"] = [list(p) for p in task.pivots]
+    board["error_cdf"] = task.error_cdf
     sections = dict(board.get("sections", {}))
     for record in records:
         key = section_key(record.profile, record.dataset["provenance"]["kind"])
@@ -81,15 +95,24 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
                        "dataset": portable_dataset(record.dataset), "entries": []}
         entries = [e for e in section["entries"]
                    if (e["method"], e["seed"]) != (record.method, record.seed)]
-        section = dict(section, entries=[*entries, _entry(record)])
+        section = dict(section, entries=[*entries, _entry(record, task)])
         sections[key] = section
     board["sections"] = dict(sorted(sections.items()))
     return board
 
 
-def _ranked(entries: list[dict], primary: str, higher_is_better: bool) -> list[dict]:
+def _scores(entry: dict, board: dict) -> dict:
+    """The scores that rank an entry: its headline cell when the task names one."""
+    if board.get("headline_slice") and entry.get("headline_scores"):
+        return entry["headline_scores"]
+    return entry["scores"]
+
+
+def _ranked(entries: list[dict], primary: str, higher_is_better: bool,
+            board: dict | None = None) -> list[dict]:
+    board = board or {}
     ok = [e for e in entries if e["status"] == "ok"]
-    ok.sort(key=lambda e: e["scores"][primary]["value"], reverse=higher_is_better)
+    ok.sort(key=lambda e: _scores(e, board)[primary]["value"], reverse=higher_is_better)
     return ok + [e for e in entries if e["status"] != "ok"]
 
 
@@ -102,25 +125,67 @@ def _cell(score: dict | None, with_ci: bool) -> str:
 
 
 def section_rows(board: dict[str, Any], key: str) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of one section, ranked by the primary metric."""
+    """Header and rows of one section, ranked by the primary metric (of the headline cell)."""
     metrics = board["metrics"]
     primary = next(m for m in metrics if m["name"] == board["primary"])
     others = [m for m in metrics if m["name"] != primary["name"]]
     arrow = "↑" if primary["higher_is_better"] else "↓"
+    cell = board.get("headline_slice")
+    section = board["sections"][key]
+    failures = any(e.get("failed_examples") for e in section["entries"])
     header = ["rank", "method", f"{primary['name']} {arrow} (95% CI)",
               *[f"{m['name']} {'↑' if m['higher_is_better'] else '↓'}" for m in others],
-              "predict s", "frames/s", "data", "git"]
-    section = board["sections"][key]
+              *([f"{primary['name']} all cells"] if cell else []),
+              *(["failed"] if failures else []),
+              "predict s", "ms/frame", "data", "git"]
     rows = []
     for rank, entry in enumerate(_ranked(section["entries"], primary["name"],
-                                         primary["higher_is_better"]), start=1):
-        scores = entry["scores"]
+                                         primary["higher_is_better"], board), start=1):
+        scores = _scores(entry, board)
+        speed = entry["examples_per_s"]
         rows.append([rank if entry["status"] == "ok" else "-", entry["method"],
                      _cell(scores.get(primary["name"]), True),
                      *[_cell(scores.get(m["name"]), False) for m in others],
-                     entry["predict_s"], entry["examples_per_s"], section["provenance"],
-                     entry["git_sha"]])
+                     *([_cell(entry["scores"].get(primary["name"]), False)] if cell else []),
+                     *([entry.get("failed_examples", 0)] if failures else []),
+                     entry["predict_s"], f"{1000 / speed:.3g}" if speed else "-",
+                     section["provenance"], entry["git_sha"]])
     return header, rows
+
+
+def pivot_tables(board: dict[str, Any], key: str) -> list[str]:
+    """Per pivot (row, column): rows (row value, method), columns the column's values."""
+    section = board["sections"][key]
+    primary = next(m for m in board["metrics"] if m["name"] == board["primary"])
+    entries = [e for e in _ranked(section["entries"], primary["name"], primary["higher_is_better"],
+                                  board) if e["status"] == "ok"]
+    tables = []
+    for row_col, col_col in board.get("pivots", []):
+        cells: dict[tuple[str, str], dict[str, float]] = {}
+        for entry in entries:
+            for name, scores in entry.get("slices", {}).items():
+                parts = dict(p.split("=", 1) for p in name.split("|"))
+                if list(parts) == [row_col, col_col]:
+                    cells[(parts[row_col], entry["method"], parts[col_col])] = scores
+        if not cells:
+            continue
+        row_values = sorted({k[0] for k in cells}, key=_value_order)
+        col_values = sorted({k[2] for k in cells}, key=_value_order)
+        rows = [[rv, e["method"], *[_pivot_cell(cells.get((rv, e["method"], cv)), board)
+                                     for cv in col_values]]
+                for rv in row_values for e in entries if any(k[:2] == (rv, e["method"])
+                                                            for k in cells)]
+        tables.append(f"By {row_col} and {col_col} ({' / '.join(board['headline'])}):\n\n"
+                      + tabulate(rows, headers=[row_col, "method",
+                                                *[f"{col_col}={v}" for v in col_values]],
+                                 tablefmt="github"))
+    return tables
+
+
+def _pivot_cell(scores: dict[str, float] | None, board: dict[str, Any]) -> str:
+    if not scores:
+        return "-"
+    return " / ".join(f"{scores[m]:.2f}" for m in board["headline"])
 
 
 def _value_order(value: str) -> tuple:
@@ -158,10 +223,21 @@ def condition_tables(board: dict[str, Any], key: str) -> list[str]:
 
 def _reported_table(board: dict[str, Any]) -> str:
     names = [m["name"] for m in board["metrics"]]
+    names += sorted({k for r in board["reported"] for k in r["scores"]} - set(names))
     used = [n for n in names if any(n in r["scores"] for r in board["reported"])]
-    rows = [[r["source"], r["method"], r["condition"], *[r["scores"].get(n, "-") for n in used]]
-            for r in board["reported"]]
-    return tabulate(rows, headers=["source", "method", "condition", *used], tablefmt="github")
+    notes = any(r.get("note") for r in board["reported"])
+    rows = [[r["source"], r["method"], r["condition"], *[r["scores"].get(n, "-") for n in used],
+             *([r.get("note", "")] if notes else [])] for r in board["reported"]]
+    return tabulate(rows, headers=["source", "method", "condition", *used,
+                                   *(["note"] if notes else [])], tablefmt="github")
+
+
+def _test_units(dataset: dict[str, Any]) -> str:
+    if "n_utterances" in dataset:
+        return f"{dataset['n_utterances']} test utterances"
+    if "n_frames" in dataset:
+        return f"{dataset['n_frames']} test frames of {', '.join(dataset.get('test', []))}"
+    return "size not recorded"
 
 
 def render_markdown(board: dict[str, Any]) -> str:
@@ -173,16 +249,23 @@ def render_markdown(board: dict[str, Any]) -> str:
         lines += [f"## {section['profile']} profile, {section['provenance']} data", "",
                   f"Dataset `{dataset.get('name')}` version `{dataset.get('version')}` "
                   f"({dataset.get('provenance', {}).get('generator') or 'real recordings'}, "
-                  f"{dataset.get('n_utterances', '?')} test utterances); "
+                  f"{_test_units(dataset)}); "
                   f"{section['entries'][0]['n_examples'] if section['entries'] else 0} examples.", ""]
         header, rows = section_rows(board, key)
         lines += [tabulate(rows, headers=header, tablefmt="github"), ""]
-        for table in condition_tables(board, key):
+        if board.get("headline_slice"):
+            lines[-2:-2] = [f"Ranked on the cell `{board['headline_slice']}`; "
+                            "'all cells' pools every condition the method accepts.", ""]
+        for table in [*pivot_tables(board, key), *condition_tables(board, key)]:
             lines += [table, ""]
+        if board.get("error_cdf"):
+            png = f"{board['task']}-cdf-{section['profile']}-{section['provenance']}.png"
+            lines += [f"Cumulative error distribution in the ranking cell: ![error CDF]({png})", ""]
     if board.get("reported"):
         lines += ["## Reported in the papers (not reproduced here)", "",
                   "Published numbers, copied from the papers and the authors' logs for "
-                  "comparison; they come from real LibriSpeech, not from the data above.", "",
+                  "comparison; they come from the papers' real data, not from the data above.",
+                  "",
                   _reported_table(board), ""]
     return "\n".join(lines)
 
@@ -192,4 +275,20 @@ def publish(folder: Path, task: TaskSpec, records: list[RunRecord]) -> dict[str,
     board = update_board(load_board(folder, task), task, records)
     write_atomic(board_path(folder, task.name), json.dumps(board, indent=1, sort_keys=False) + "\n")
     write_atomic(board_path(folder, task.name, ".md"), render_markdown(board))
+    if task.error_cdf:
+        _publish_cdf(folder, task, board)
     return board
+
+
+def _publish_cdf(folder: Path, task: TaskSpec, board: dict[str, Any]) -> None:
+    """``<task>-cdf-<profile>.png``: each method's error CDF in the headline cell."""
+    from perloc.bench.plots import plot_error_cdf
+
+    cell = task.headline_slice or "overall"
+    for section in board["sections"].values():
+        curves = {e["method"]: e["quantiles"][cell] for e in section["entries"]
+                  if cell in e.get("quantiles", {})}
+        if curves:
+            name = f"{task.name}-cdf-{section['profile']}-{section['provenance']}.png"
+            plot_error_cdf(curves, folder / name, f"{task.name}: {task.primary} CDF at {cell} "
+                           f"({section['profile']}, {section['provenance']})")

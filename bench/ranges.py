@@ -21,3 +21,26 @@ def parse_range(flag: str, text: str) -> tuple[float, float]:
     if lo > hi:
         raise UserError(f"{flag}: {text!r} has LO > HI")
     return lo, hi
+
+
+def parse_where(flag: str, items: tuple[str, ...] | list[str]) -> dict[str, tuple]:
+    """``("mics=5:9", "setup=1_a,1_b")`` -> ``{"mics": (5.0, 9.0), "setup": ("1_a", "1_b")}``.
+
+    A value made of numbers (``A`` or ``LO:HI``) is an inclusive range; anything else is a
+    comma-separated list of categorical values.
+    """
+    where: dict[str, tuple] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UserError(f"{flag}: {item!r} is not CONDITION=VALUES (e.g. mics=5:9, setup=1_a)")
+        name = name.strip()
+        if name in where:
+            raise UserError(f"{flag}: condition {name!r} given twice")
+        try:
+            where[name] = parse_range(f"{flag} {name}", value)
+        except UserError:
+            if any(c.isdigit() for c in value.split(":")[0]) and ":" in value:
+                raise
+            where[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+    return where

@@ -25,7 +25,7 @@ from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
 from perloc.bench.fitting import ensure_fitted, recipe_for
 from perloc.bench.params import build_params
-from perloc.bench.scoring import score_run
+from perloc.bench.scoring import error_percentiles, score_run
 from perloc.bench.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,9 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         record.scores, record.slices = score_run(
             task.metrics, predicted, np.asarray(truth[task.target]), truth.meta, task.slice_by,
             spec.bootstrap, seed)
+        if task.error_cdf:
+            record.quantiles = error_percentiles(task, predicted, np.asarray(truth[task.target]),
+                                                 truth.meta)
     record.durations = {"fit_s": fit_s, "predict_s": predict_s,
                         "total_s": time.perf_counter() - started}
     record.throughput = {"examples_per_s": len(truth) / max(predict_s, 1e-9)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from itertools import product
+from itertools import combinations, product
 
 import numpy as np
 
@@ -28,7 +28,8 @@ def _format(value) -> str:
 
 
 def slice_masks(meta: dict[str, np.ndarray], columns: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Boolean masks per value of each column and per combination of all columns.
+    """Boolean masks per value of each column and per value combination of every group of
+    two or more columns (in ``columns`` order).
 
     Names look like ``snr=6``, ``t60=0.4`` and ``snr=6|t60=0.4``.
     """
@@ -37,12 +38,14 @@ def slice_masks(meta: dict[str, np.ndarray], columns: tuple[str, ...]) -> dict[s
     for column in columns:
         for value in uniques[column]:
             masks[f"{column}={_format(value)}"] = meta[column] == value
-    if len(columns) > 1:
-        for combo in product(*(uniques[c] for c in columns)):
-            mask = np.logical_and.reduce([meta[c] == v for c, v in zip(columns, combo, strict=True)])
-            if mask.any():
-                name = "|".join(f"{c}={_format(v)}" for c, v in zip(columns, combo, strict=True))
-                masks[name] = mask
+    for size in range(2, len(columns) + 1):
+        for group in combinations(columns, size):
+            for combo in product(*(uniques[c] for c in group)):
+                mask = np.logical_and.reduce([meta[c] == v
+                                              for c, v in zip(group, combo, strict=True)])
+                if mask.any():
+                    name = "|".join(f"{c}={_format(v)}" for c, v in zip(group, combo, strict=True))
+                    masks[name] = mask
     return masks
 
 
@@ -61,3 +64,17 @@ def score_run(metrics: tuple[MetricCard, ...], pred: np.ndarray, true: np.ndarra
         for name, mask in slice_masks(meta, slice_by).items()
     }
     return overall, slices
+
+
+def error_percentiles(task, pred: np.ndarray, true: np.ndarray, meta: dict[str, np.ndarray]
+                      ) -> dict[str, list[float]]:
+    """0th..100th percentiles of the primary metric's per-example values, overall and in the
+    task's headline cell (the data of a cumulative error plot, Paper VII Figure 6)."""
+    values = task.metric(task.primary).values(pred, true)
+    cells = {"overall": np.ones(len(values), dtype=bool)}
+    if task.headline_slice:
+        mask = slice_masks(meta, task.slice_by).get(task.headline_slice)
+        if mask is not None:
+            cells[task.headline_slice] = mask
+    return {name: np.percentile(values[mask], np.arange(101)).round(4).tolist()
+            for name, mask in cells.items() if mask.any()}

@@ -87,6 +87,12 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
             path = Path(tmp) / "record.json"
             path.write_text(record.to_json())
             client.log_artifact(run.info.run_id, str(path))
+            if record.quantiles:
+                from perloc.bench.plots import plot_error_cdf
+
+                plot = plot_error_cdf(record.quantiles, Path(tmp) / "error_cdf.png",
+                                      f"{record.method} ({record.task}, {record.profile})")
+                client.log_artifact(run.info.run_id, str(plot))
         client.set_terminated(run.info.run_id, "FINISHED" if record.status == "ok" else "FAILED")
         run_ids.append(run.info.run_id)
     return run_ids

@@ -25,6 +25,20 @@ CHECKPOINT_VERSION = 1
 TRAINING_VERSION = 2  # bump when a change alters what training produces: old checkpoints retire
 
 
+class ModelState:
+    """``state_dict`` / ``load_state_dict`` of ``self.model`` for methods built on one module
+    (loading leaves the model in eval mode)."""
+
+    model: torch.nn.Module
+
+    def state_dict(self) -> dict:
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state)
+        self.model.eval()
+
+
 @dataclass
 class TrainingState:
     epoch: int = 0  # epochs completed

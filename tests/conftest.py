@@ -36,3 +36,15 @@ def smoke_corpus(session_cache) -> Path:
     from perloc.datasets.synth.librispeech_tts import write_corpus
 
     return write_corpus(session_cache / "data" / "librispeech-tts-smoke", "smoke", progress=False)
+
+
+@pytest.fixture(scope="session")
+def luvira_smoke(session_cache, smoke_corpus) -> Path:
+    """The smoke-size luvira-sim stand-in, where the ssl task's smoke profile looks for it."""
+    from perloc.datasets.librispeech import LibriSpeech
+    from perloc.datasets.sim.rir_bank import RirBank
+    from perloc.datasets.synth.luvira_sim import write_luvira_sim
+
+    bank = RirBank(session_cache / "caches" / "rir-bank-luvira-v1.h5")
+    return write_luvira_sim(session_cache / "data" / "luvira-sim-smoke", "smoke",
+                            LibriSpeech(smoke_corpus), bank)

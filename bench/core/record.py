@@ -47,6 +47,7 @@ class RunRecord:
     scores: dict[str, Score] = field(default_factory=dict)
     slices: dict[str, dict[str, Score]] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
+    quantiles: dict[str, list[float]] = field(default_factory=dict)  # cell -> 0..100th percentile
     status: str = "ok"
     reason: str = ""
     created_at: str = ""

@@ -70,6 +70,9 @@ class TaskSpec:
     slice_by: tuple[str, ...] = ()
     reported: tuple[Reported, ...] = ()
     headline: tuple[str, ...] = ()  # metrics shown per condition in leaderboards
+    headline_slice: str = ""  # the cell that ranks methods (e.g. "setup=1_a|mics=11"); "" = all
+    pivots: tuple[tuple[str, str], ...] = ()  # (row, column) condition pairs tabulated together
+    error_cdf: bool = False  # keep percentiles of the primary metric's per-example values
 
     @property
     def headline_metrics(self) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ DEFAULT_SIZES = {
     "wav2pos": {"embed_dim": 64, "depth": 2, "heads": 4, "decoder_dim": 64, "decoder_depth": 2,
                 "decoder_heads": 4, "coord_hidden": 32, "tdoa_hidden": 128,
                 "head_hidden": [128, 64], "ngcc_channels": 16, "ngcc_sinc_kernel": 255},
-    "di-nn": {"channels": [16, 32, 64, 128], "gru_hidden": 64},
+    "di-nn": {"channels": [8, 16, 32, 64], "gru_hidden": 32},
     "gnn": {"width": 256},
     "multilat-ngcc": {"ngcc_channels": 16, "ngcc_sinc_kernel": 255},
 }
@@ -43,7 +43,7 @@ PROFILES = {
         "M in {5, 7, 8, 9, 11}; CPU-sized learned models trained for minutes",
         grid={"setup": SETUPS, "mics": MICS}, dataset={"size": "default", "corpus": "default"},
         batch_size=64,
-        train={"epochs": 8, "steps_per_epoch": 60, "batch_size": 32, "lr": 1e-3},
+        train={"epochs": 5, "steps_per_epoch": 40, "batch_size": 24, "lr": 1e-3},
         method_params=DEFAULT_SIZES,
     ),
     "paper": Profile(
@@ -161,4 +161,7 @@ SSL = TASKS.add("ssl", TaskSpec(
     slice_by=("setup", "mics", "trajectory"),
     reported=REPORTED,
     headline=("mae_cm", "acc_30cm"),
+    headline_slice="setup=1_a|mics=11",
+    pivots=(("setup", "mics"), ("trajectory", "mics")),
+    error_cdf=True,
 ))

@@ -20,7 +20,7 @@ read back by :class:`perloc.datasets.luvira.Luvira`::
   signal is cut into Hann-windowed blocks of 4096 with hop 2048 (the windows sum to one), each
   block is convolved with its RIRs and the results are added, so the position moves smoothly
   between block centres. Block centres sit at frame centres of the loader's default hop.
-* Output: sensor noise 30 dB below each track's active level, upsampled 16 -> 96 kHz
+* Output: sensor noise 45 dB below each track's active level, upsampled 16 -> 96 kHz
   (``resample_poly``), one gain per track, written as 16-bit WAV. Motion capture in millimetres
   with 0.3 mm jitter and a few occluded (empty) rows.
 """
@@ -45,11 +45,12 @@ from perloc.datasets.sim.rooms import RoomSpec
 from .music import render_music
 from .staging import write_folder
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SIM_RATE = 16_000
 FILE_RATE = 96_000
 BLOCK = 2048
 MOCAP_RATE = 100
+SENSOR_NOISE_DB = 45.0  # below each track's active (95th percentile) level
 ROOM_DIMS = (7.0, 8.0, 2.0)
 MIC_OFFSET = 0.15
 MICS_M = np.asarray(LUVIRA_MICS_MM) / 1000.0
@@ -143,9 +144,9 @@ def render_moving(signal: np.ndarray, path: np.ndarray, ahead: np.ndarray, t60: 
 
 
 def _quantise(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Sensor noise 30 dB below the active level, 16 -> 96 kHz, one gain, int16."""
+    """Sensor noise SENSOR_NOISE_DB below the active level, 16 -> 96 kHz, one gain, int16."""
     active = np.percentile(np.abs(track), 95) + 1e-12
-    noisy = track + rng.standard_normal(track.shape) * active * 10 ** (-30 / 20)
+    noisy = track + rng.standard_normal(track.shape) * active * 10 ** (-SENSOR_NOISE_DB / 20)
     up = resample_poly(noisy, FILE_RATE // SIM_RATE, 1)
     up *= 0.5 / max(float(np.abs(up).max()), 1e-12)
     return np.round(up * 32767).astype(np.int16)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
-from perloc.methods.training import train
+from perloc.methods.training import ModelState, train
 from perloc.metrics.localization import euclidean_error_cm, within_percent
 
 PREDICT_CHUNK = 64
@@ -44,7 +44,7 @@ class Localizer(nn.Module):
         return z * self.pos_std + self.pos_mean
 
 
-class LearnedLocalizer:
+class LearnedLocalizer(ModelState):
     """Base for learned localizers; subclasses set ``card`` and implement the three hooks.
 
     * ``build(params) -> nn.Module``
@@ -106,13 +106,6 @@ class LearnedLocalizer:
         state = train(self.model, ctx, make_batch, self.loss, lambda _: self.validate(training),
                       score_key="mae_cm")
         return state.history
-
-    def state_dict(self) -> dict:
-        return self.model.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state)
-        self.model.eval()
 
 
 def random_mic_mask(n: int, m_total: int, low: int, rng: np.random.Generator) -> np.ndarray:

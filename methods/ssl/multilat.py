@@ -33,6 +33,7 @@ from perloc.methods.ssl.multilateration import (
     top_peaks,
 )
 from perloc.methods.ssl.ngcc_pairs import ngcc_config, pretrained_ngcc
+from perloc.methods.training import ModelState
 
 _REF = "Paper VII Tables 1-2; Åström et al., EUSIPCO 2021 (StructureFromSound2)"
 _CAPS = frozenset({"perm_invariant", "variable_mics", "may_fail"})
@@ -109,7 +110,7 @@ class MultilatNgccParams(MultilatParams):
     ngcc_sinc_kernel: int = 1023
 
 
-class MultilatNgcc(Multilat):
+class MultilatNgcc(ModelState, Multilat):
     card = MethodCard(
         name="multilat-ngcc", task="ssl", kind="learned", params=MultilatNgccParams,
         reference=_REF + "; NGCC-PHAT (Paper V) pre-trained on the training pairs",
@@ -136,13 +137,6 @@ class MultilatNgcc(Multilat):
         with torch.inference_mode():
             delays = self.model.predict_delay(self.model.pair_logits(x, pairs))
         return pairs.numpy(), delays.numpy().astype(np.float64)[..., None]
-
-    def state_dict(self) -> dict:
-        return self.model.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state)
-        self.model.eval()
 
 
 for _method in (Multilat, MultilatNgcc):

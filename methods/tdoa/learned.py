@@ -14,14 +14,14 @@ import torch.nn.functional as F
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
-from perloc.methods.training import train
+from perloc.methods.training import ModelState, train
 from perloc.metrics.tdoa import abs_error_cm, hit_percent
 
 PREDICT_CHUNK = 64
 TARGET_STAT_SAMPLES = 100
 
 
-class LearnedTdoa:
+class LearnedTdoa(ModelState):
     """Base for learned pair-delay methods; subclasses set ``card`` and ``build(params)``."""
 
     card: MethodCard
@@ -87,10 +87,3 @@ class LearnedTdoa:
         state = train(self.model, ctx, make_batch, self.loss, lambda _: self.validate(training),
                       score_key="mae_cm")
         return state.history
-
-    def state_dict(self) -> dict:
-        return self.model.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state)
-        self.model.eval()

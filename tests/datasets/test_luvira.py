@@ -1,0 +1,117 @@
+"""The LuViRA adapter on the luvira-sim stand-in, and its errors on broken folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from perloc.bench.core.errors import UserError
+from perloc.datasets.luvira import LUVIRA_MICS_MM, STANDIN_MARKER, TRAJECTORIES, Luvira, Recording
+from tests.bench.cli_helpers import invoke
+
+
+@pytest.fixture
+def broken(luvira_smoke, tmp_path) -> Path:
+    """A hard-linked copy of the stand-in that a test may damage (unlink before writing)."""
+    root = tmp_path / "luvira"
+    shutil.copytree(luvira_smoke, root, copy_function=os.link)
+    return root
+
+
+def test_reads_the_generated_trajectories(luvira_smoke):
+    data = Luvira(luvira_smoke)
+    assert data.provenance.kind == "synthetic" and (luvira_smoke / STANDIN_MARKER).is_file()
+    assert data.splits() == {"train": ("music0001", "music0002", "music0004", "speech0001",
+                                       "speech0002", "speech0004"),
+                             "test": ("music0003", "speech0003")}
+    frames = data.split_frames("test")
+    assert frames.signals.shape[1:] == (11, 2048) and frames.source.shape[1:] == (2048,)
+    assert set(frames.trajectory) == {"music0003", "speech0003"}
+    assert np.isfinite(frames.position).all()
+    # static mics: the median of the jittered mocap rows is the LuViRA coordinate (mm -> m)
+    assert np.allclose(frames.mic_pos[0], np.asarray(LUVIRA_MICS_MM) / 1000, atol=1e-3)
+
+
+def test_all_eight_trajectories_are_96_khz_folders(luvira_smoke):
+    assert sorted(p.name for p in luvira_smoke.iterdir() if p.is_dir()) == sorted(TRAJECTORIES)
+    info = json.loads((luvira_smoke / "music0001" / "info.json").read_text())
+    assert info["sampling_rate"] == 96_000 and info["number_of_mics"] == 12
+    assert sf.info(str(luvira_smoke / "music0001" / "Track 12.wav")).samplerate == 96_000
+
+
+def test_silent_frames_are_dropped(luvira_smoke):
+    data = Luvira(luvira_smoke, silence_db=30.0)
+    everything = Luvira(luvira_smoke, silence_db=300.0)
+    kept = sum(len(data.frames(t)) for t in TRAJECTORIES)
+    total = sum(len(everything.frames(t)) for t in TRAJECTORIES)
+    assert 0 < kept < total  # the speech tracks have pauses
+
+
+def test_speaker_position_is_interpolated_linearly_and_nan_outside():
+    rec = Recording("x", np.zeros((5, 10)), np.zeros(10), np.zeros((5, 3)),
+                    np.array([0.0, 1.0, 2.0]),
+                    np.array([[0.0, 0, 0], [np.nan, np.nan, np.nan], [2.0, 4.0, 6.0]]))
+    got = rec.speaker_at(np.array([0.5, 1.5, 2.5]))
+    assert np.allclose(got[:2], [[0.5, 1.0, 1.5], [1.5, 3.0, 4.5]]) and np.isnan(got[2]).all()
+
+
+def _replace(path: Path, text: str) -> None:
+    path.unlink()
+    path.write_text(text)
+
+
+def _check_fails(root: Path, capsys, needle: str) -> None:
+    result = invoke(capsys, "data", "check", "luvira", "--root", str(root))
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.err
+
+
+def test_malformed_info_json_is_one_error_line(broken, capsys):
+    _replace(broken / "music0001" / "info.json", "{not json")
+    _check_fails(broken, capsys, "music0001/info.json: malformed JSON")
+
+
+def test_info_json_with_a_bad_field_is_named(broken, capsys):
+    _replace(broken / "music0001" / "info.json", json.dumps({"sampling_rate": "96k",
+                                                               "number_of_mics": 12}))
+    _check_fails(broken, capsys, "'sampling_rate' must be a positive integer")
+
+
+def test_missing_track_is_named(broken, capsys):
+    (broken / "speech0002" / "Track 7.wav").unlink()
+    _check_fails(broken, capsys, "speech0002/Track 7.wav: file not found")
+
+
+def test_csv_with_missing_columns_is_named(broken, capsys):
+    path = broken / "music0002" / "gt_positions.csv"
+    table = pd.read_csv(path).drop(columns=["speaker_z", "mic3_y"])
+    path.unlink()
+    table.to_csv(path, index=False)
+    _check_fails(broken, capsys, "music0002/gt_positions.csv: missing columns mic3_y, speaker_z")
+
+
+def test_track_at_the_wrong_sample_rate_is_named(broken, capsys):
+    path = broken / "music0001" / "Track 3.wav"
+    audio, _ = sf.read(str(path))
+    path.unlink()
+    sf.write(str(path), audio, 48_000)
+    _check_fails(broken, capsys, "Track 3.wav: sample rate 48000 Hz, expected 96000 Hz")
+
+
+def test_missing_trajectory_folder_is_named(broken):
+    shutil.rmtree(broken / "speech0004")
+    with pytest.raises(UserError, match="speech0004: trajectory folder not found"):
+        Luvira(broken).version  # noqa: B018
+
+
+def test_check_command_lists_the_trajectories(luvira_smoke, capsys):
+    result = invoke(capsys, "data", "check", "luvira", "--root", str(luvira_smoke))
+    assert result.code == 0 and "synthetic" in result.out and result.out.count("music000") == 4
