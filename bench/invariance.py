@@ -24,7 +24,7 @@ from perloc.bench.fitting import ensure_fitted
 from perloc.bench.runner import build_method, prepare_dataset, resolve_params
 from perloc.bench.workspace import Workspace
 
-MIC_AXIS_COLUMNS = ("signals", "mic_pos", "mic_true")
+MIC_AXIS_COLUMNS = ("signals", "mic_pos", "mic_true", "mic_unknown")
 
 
 @dataclass

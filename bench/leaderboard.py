@@ -185,7 +185,7 @@ def pivot_tables(board: dict[str, Any], key: str) -> list[str]:
 def _pivot_cell(scores: dict[str, float] | None, board: dict[str, Any]) -> str:
     if not scores:
         return "-"
-    return " / ".join(f"{scores[m]:.2f}" for m in board["headline"])
+    return " / ".join(f"{scores[m]:.2f}" if m in scores else "-" for m in board["headline"])
 
 
 def _value_order(value: str) -> tuple:
@@ -205,16 +205,15 @@ def condition_tables(board: dict[str, Any], key: str) -> list[str]:
     if not entries:
         return []
     headline = board.get("headline") or [board["primary"]]
-    columns: dict[str, list[str]] = {}
-    for name in entries[0]["slices"]:
+    columns: dict[str, set[str]] = {}
+    for name in (n for e in entries for n in e["slices"] if "|" not in n):
         column, _, value = name.partition("=")
-        columns.setdefault(column, []).append(value)
+        columns.setdefault(column, set()).add(value)
     tables = []
     for column, values in columns.items():
         values = sorted(values, key=_value_order)
-        rows = [[e["method"], *[" / ".join(f"{e['slices'][f'{column}={v}'][m]:.2f}"
-                                            for m in headline) for v in values]]
-                for e in entries]
+        rows = [[e["method"], *[_pivot_cell(e["slices"].get(f"{column}={v}"), board)
+                                for v in values]] for e in entries]
         tables.append(f"By {column} ({' / '.join(headline)}):\n\n"
                       + tabulate(rows, headers=["method", *[f"{column}={v}" for v in values]],
                                  tablefmt="github"))

@@ -25,7 +25,7 @@ from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
 from perloc.bench.fitting import ensure_fitted, recipe_for
 from perloc.bench.params import build_params
-from perloc.bench.scoring import error_percentiles, score_run
+from perloc.bench.scoring import TARGET, error_percentiles, score_run
 from perloc.bench.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,21 @@ def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: di
                     {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec))
 
 
-def _predict_all(method, dataset, batch_size: int, target: str, progress: bool = False
-                 ) -> tuple[Batch, Batch, float]:
+def _truth_columns(task: TaskSpec) -> tuple[str, ...]:
+    """The target plus the truth columns that metrics name."""
+    return (task.target, *sorted({c.columns[1] for c in task.metrics if c.columns}))
+
+
+def _columns(data: Batch, task: TaskSpec, which: int) -> dict[str, np.ndarray]:
+    """The target (under scoring's key) and the metric columns present in ``data``."""
+    out = {TARGET: np.asarray(data[task.target], dtype=np.float64)}
+    out.update({c.columns[which]: np.asarray(data[c.columns[which]], dtype=np.float64)
+                for c in task.metrics if c.columns and c.columns[which] in data})
+    return out
+
+
+def _predict_all(method, dataset, batch_size: int, target: tuple[str, ...],
+                 progress: bool = False) -> tuple[Batch, Batch, float]:
     """Predictions and targets over the test split; rows a method does not accept (its
     ``accepts(batch)`` mask, e.g. a setup it cannot solve) are left out of both."""
     preds, truths, seconds = [], [], 0.0
@@ -119,7 +132,7 @@ def _predict_all(method, dataset, batch_size: int, target: str, progress: bool =
         start = time.perf_counter()
         preds.append(method.predict(batch))
         seconds += time.perf_counter() - start
-        truths.append(Batch({target: batch[target]}, batch.meta))
+        truths.append(Batch({name: batch[name] for name in target if name in batch}, batch.meta))
     if not truths:
         raise UserError(f"{method.card.name} accepts none of the selected conditions")
     return Batch.concat(preds), Batch.concat(truths), seconds
@@ -161,7 +174,8 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         fit_s, series, _ = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
                                       data_root=data_root, workspace=workspace, progress=progress,
                                       say=say or (lambda _: None))
-    pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, task.target, progress)
+    pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, _truth_columns(task),
+                                          progress)
     record = RunRecord(
         task=task.name, method=cls.card.name, profile=profile, seed=seed,
         dataset=dataset.describe(), params=dataclasses.asdict(params),
@@ -177,8 +191,8 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         record.status, record.reason = "failed", reason
     else:
         record.scores, record.slices = score_run(
-            task.metrics, predicted, np.asarray(truth[task.target]), truth.meta, task.slice_by,
-            spec.bootstrap, seed)
+            task.metrics, _columns(pred, task, 0), _columns(truth, task, 1), truth.meta,
+            task.slice_by, spec.bootstrap, seed)
         if task.error_cdf:
             record.quantiles = error_percentiles(task, predicted, np.asarray(truth[task.target]),
                                                  truth.meta)

@@ -11,14 +11,51 @@ from perloc.bench.core.cards import MetricCard
 from perloc.bench.core.record import Score
 from perloc.metrics.bootstrap import bootstrap_cis
 
+TARGET = "__target__"
+Columns = dict[str, np.ndarray]
 
-def score_table(metrics: tuple[MetricCard, ...], pred: np.ndarray, true: np.ndarray,
-                n_resamples: int, rng: np.random.Generator) -> dict[str, Score]:
-    """metric -> Score(value, 95% CI) over the given units (one resample set for all)."""
-    values = [card.values(pred, true) for card in metrics]
-    cis = bootstrap_cis(values, [card.reduce for card in metrics], n_resamples=n_resamples, rng=rng)
+
+def _as_columns(data) -> Columns:
+    return data if isinstance(data, dict) else {TARGET: np.asarray(data)}
+
+
+def metric_values(card: MetricCard, pred: Columns, true: Columns) -> np.ndarray | None:
+    """Per-unit values of ``card`` from its columns (the target unless it names others); None
+    when a column is missing (e.g. a method that does not estimate microphone positions)."""
+    p_col, t_col = card.columns or (TARGET, TARGET)
+    if p_col not in pred or t_col not in true:
+        return None
+    return card.values(pred[p_col], true[t_col])
+
+
+def score_table(metrics: tuple[MetricCard, ...], pred, true, n_resamples: int,
+                rng: np.random.Generator) -> dict[str, Score]:
+    """metric -> Score(value, 95% CI) over the given units.
+
+    Metrics defined on every unit share one set of resamples; a metric that leaves units out
+    (NaN values) is bootstrapped over its own units, and skipped when none is left.
+    """
+    pred, true = _as_columns(pred), _as_columns(true)
+    full, partial = [], []
+    for card in metrics:
+        values = metric_values(card, pred, true)
+        if values is None or not np.isfinite(values).any():
+            continue
+        (full if np.isfinite(values).all() else partial).append((card, values))
+    out = _bootstrapped(full, n_resamples, rng)
+    for card, values in partial:
+        out.update(_bootstrapped([(card, values[np.isfinite(values)])], n_resamples, rng))
+    return {card.name: out[card.name] for card in metrics if card.name in out}
+
+
+def _bootstrapped(items: list[tuple[MetricCard, np.ndarray]], n_resamples: int,
+                  rng: np.random.Generator) -> dict[str, Score]:
+    if not items:
+        return {}
+    cis = bootstrap_cis([v for _, v in items], [card.reduce for card, _ in items],
+                        n_resamples=n_resamples, rng=rng)
     return {card.name: Score(card.score(v), lo, hi, len(v))
-            for card, v, (lo, hi) in zip(metrics, values, cis, strict=True)}
+            for (card, v), (lo, hi) in zip(items, cis, strict=True)}
 
 
 def _format(value) -> str:
@@ -54,13 +91,22 @@ def _slice_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, 7, digest])
 
 
-def score_run(metrics: tuple[MetricCard, ...], pred: np.ndarray, true: np.ndarray,
-              meta: dict[str, np.ndarray], slice_by: tuple[str, ...], n_resamples: int,
+def _rows(columns: Columns, mask: np.ndarray) -> Columns:
+    return {k: v[mask] for k, v in columns.items()}
+
+
+def score_run(metrics: tuple[MetricCard, ...], pred, true, meta: dict[str, np.ndarray],
+              slice_by: tuple[str, ...], n_resamples: int,
               seed: int) -> tuple[dict[str, Score], dict[str, dict[str, Score]]]:
-    """Overall scores and per-slice scores, each with its own deterministic resamples."""
+    """Overall scores and per-slice scores, each with its own deterministic resamples.
+
+    ``pred`` / ``true`` are the target arrays, or dicts of columns for metrics that name theirs.
+    """
+    pred, true = _as_columns(pred), _as_columns(true)
     overall = score_table(metrics, pred, true, n_resamples, _slice_rng(seed, "overall"))
     slices = {
-        name: score_table(metrics, pred[mask], true[mask], n_resamples, _slice_rng(seed, name))
+        name: score_table(metrics, _rows(pred, mask), _rows(true, mask), n_resamples,
+                          _slice_rng(seed, name))
         for name, mask in slice_masks(meta, slice_by).items()
     }
     return overall, slices

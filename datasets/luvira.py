@@ -54,6 +54,17 @@ LUVIRA_MICS_MM = (
 )
 
 
+SIM_ROOM_DIMS = (7.0, 8.0, 2.0)  # Paper VII's simulation room around the LuViRA array
+
+
+def simulation_room_origin(mic_pos: np.ndarray, dims=SIM_ROOM_DIMS) -> np.ndarray:
+    """Corner (mocap frame, metres) of the simulation room: the array's x/y extent centred in
+    the floor, floor at z = 0 (the paper gives no placement)."""
+    mic_pos = np.asarray(mic_pos, dtype=np.float64)
+    lo, hi = mic_pos[:, :2].min(axis=0), mic_pos[:, :2].max(axis=0)
+    return np.array([*((lo + hi - np.asarray(dims[:2])) / 2), 0.0])
+
+
 @dataclass
 class Recording:
     """One trajectory at 16 kHz: static mics, source mic, positions in metres."""

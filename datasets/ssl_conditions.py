@@ -49,8 +49,9 @@ def condition_batch(signals: np.ndarray, source: np.ndarray, mic_pos: np.ndarray
         mic_true = mic_pos
         known = np.full_like(mic_pos, np.nan)
         known[rows, subset] = mic_pos[rows, subset]
+    unknown = np.where(np.isfinite(known), np.nan, mic_true).astype(np.float32)
     data = {"signals": np.ascontiguousarray(signals, dtype=np.float32), "mic_pos": known,
-            "mic_true": mic_true, "source_signal": source.astype(np.float32),
+            "mic_true": mic_true, "mic_unknown": unknown, "source_signal": source.astype(np.float32),
             "source_known": np.full(n, setup.endswith("b")),
             "position": position.astype(np.float32)}
     return Batch(data, {**meta, "setup": np.full(n, setup), "mics": np.full(n, m)})

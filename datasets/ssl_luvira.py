@@ -8,7 +8,9 @@ what they are.
 Training: windows drawn from the other six trajectories around their non-silent frames, with
 the paper's augmentation: a random time shift U[-0.05, 0.05] s common to all microphones and
 additive Gaussian noise (per channel, SNR U[snr_lo, snr_hi] dB relative to the channel; the
-paper gives no level). The last ``val_fraction`` of every training trajectory (in time) is
+paper gives no level), plus, for a ``fraction`` of each batch, frames simulated by playing the
+training trajectories' source track at random positions of a 7 x 8 x 2 m room around the
+array (:mod:`perloc.datasets.ssl_augment`; "half real, half simulated" in the paper). The last ``val_fraction`` of every training trajectory (in time) is
 held out as a fixed validation set, so validation frames never neighbour training frames.
 Batches carry the full array (setup 1_a, all mics) plus the clean signals; methods draw
 their own microphone subsets and masks.
@@ -27,6 +29,8 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.luvira import FRAME, SAMPLE_RATE, Frames, Luvira
+from perloc.datasets.sim.rir_bank import RirBank
+from perloc.datasets.ssl_augment import SimAugmentConfig, SimulatedWindows, render_pool
 from perloc.datasets.ssl_conditions import condition_batch, condition_version
 
 MAX_TAU = 314  # samples: the largest LuViRA mic separation (6.743 m) at 16 kHz, c = 343 m/s
@@ -88,20 +92,33 @@ class LuviraTrainConfig:
     shift_s: float = 0.05
     snr: tuple[float, float] = (5.0, 30.0)
     val_fraction: float = 0.15
+    augment: SimAugmentConfig | None = SimAugmentConfig()
 
 
 class LuviraTraining:
     """Random training windows and a fixed validation set from the training trajectories."""
 
     def __init__(self, luvira: Luvira, config: LuviraTrainConfig = LuviraTrainConfig(),
-                 seed: int = 0) -> None:
+                 seed: int = 0, bank: RirBank | None = None, progress: bool = False) -> None:
         self.luvira, self.config, self.seed = luvira, config, seed
+        self.bank, self.progress = bank, progress
+        if config.augment is not None and bank is None:
+            raise ValueError("simulated augmentation needs a RIR bank")
         self.max_tau = MAX_TAU
 
     @cached_property
     def version(self) -> str:
-        blob = json.dumps([self.luvira.version, asdict(self.config), self.seed, "train-1"])
+        blob = json.dumps([self.luvira.version, asdict(self.config), self.seed, "train-2"])
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @cached_property
+    def simulated(self) -> SimulatedWindows | None:
+        """The rendered augmentation pool (None without augmentation)."""
+        if self.config.augment is None:
+            return None
+        recs, train, _ = self._starts
+        return render_pool(recs, train, recs[0].mic_pos, self.bank, self.config.augment,
+                           self.seed, self.progress)
 
     @cached_property
     def _starts(self) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
@@ -136,7 +153,18 @@ class LuviraTraining:
                       "setup": np.full(n, "1_a"), "mics": np.full(n, signals.shape[1])})
 
     def batch(self, size: int, rng: np.random.Generator) -> Batch:
-        """``size`` shifted, noisy training windows (``clean`` holds the noise-free signals)."""
+        """``size`` noisy training windows (``clean`` holds the noise-free signals): recorded
+        windows shifted by U[-shift, shift], and a ``fraction`` drawn from the simulated pool."""
+        sim = self.simulated
+        n_sim = int(rng.binomial(size, self.config.augment.fraction)) if sim is not None else 0
+        parts = [self._recorded(size - n_sim, rng)] if size > n_sim else []
+        if n_sim:
+            parts.append(self._from_pool(rng.integers(0, len(sim.position), size=n_sim)))
+        batch = Batch.concat(parts)
+        batch.data["signals"] = add_channel_noise(batch["signals"], self.config.snr, rng)
+        return batch
+
+    def _recorded(self, size: int, rng: np.random.Generator) -> Batch:
         recs, train, _ = self._starts
         counts = np.array([len(t) for t in train])
         picks = rng.choice(len(recs), size=size, p=counts / counts.sum())
@@ -145,12 +173,22 @@ class LuviraTraining:
         for r in picks:
             start = int(rng.choice(train[r])) + int(rng.integers(-shift, shift + 1))
             start = int(np.clip(start, 0, recs[r].mics.shape[1] - FRAME))
-            if not np.isfinite(recs[r].speaker_at(np.array([(start + FRAME / 2) / SAMPLE_RATE]))).all():
+            centre = np.array([(start + FRAME / 2) / SAMPLE_RATE])
+            if not np.isfinite(recs[r].speaker_at(centre)).all():
                 start = int(rng.choice(train[r]))
             which.append((int(r), start))
-        batch = self._windows(which)
-        batch.data["signals"] = add_channel_noise(batch["signals"], self.config.snr, rng)
-        return batch
+        return self._windows(which)
+
+    def _from_pool(self, index: np.ndarray) -> Batch:
+        sim, mic_pos = self.simulated, self._starts[0][0].mic_pos
+        n = len(index)
+        signals = sim.signals[index]
+        return Batch({"signals": signals, "clean": signals.copy(),
+                      "source_signal": sim.source[index],
+                      "mic_pos": np.broadcast_to(mic_pos, (n, *mic_pos.shape)).astype(np.float32),
+                      "position": sim.position[index], "source_known": np.zeros(n, dtype=bool)},
+                     {"trajectory": np.full(n, "simulated"), "setup": np.full(n, "1_a"),
+                      "mics": np.full(n, signals.shape[1])})
 
     @cached_property
     def validation(self) -> Batch:

@@ -40,6 +40,31 @@ def within_percent(pred, true, threshold_cm: float = 30.0) -> np.ndarray:
     return 100.0 * (euclidean_error_cm(pred, true) < threshold_cm)
 
 
+def mic_error_cm(pred, true, cap_m: float = ERROR_CAP_M) -> np.ndarray:
+    """Per frame, the mean over its UNKNOWN microphones of 100 * min(||r_hat - r||_2, cap) in cm.
+
+    ``true [B, M, 3]`` holds the positions of the microphones whose coordinates were hidden
+    and NaN elsewhere; a frame without any is NaN (the metric does not apply). A missing or
+    non-finite estimate of an unknown microphone counts as the cap.
+
+    >>> true = np.array([[[0.0, 0, 0], [np.nan] * 3], [[np.nan] * 3, [np.nan] * 3]])
+    >>> mic_error_cm(np.array([[[0.3, 0.4, 0], [9, 9, 9]], [[0, 0, 0], [0, 0, 0]]]), true).tolist()
+    [50.0, nan]
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    true = np.asarray(true, dtype=np.float64)
+    unknown = np.isfinite(true).all(axis=-1)
+    width = true.shape[1]
+    if pred.shape[1] < width:
+        pad = [(0, 0), (0, width - pred.shape[1]), (0, 0)]
+        pred = np.pad(pred, pad, constant_values=np.nan)
+    distance = np.linalg.norm(pred[:, :width] - np.where(unknown[..., None], true, 0.0), axis=-1)
+    error = 100.0 * np.minimum(np.where(np.isfinite(distance), distance, np.inf), cap_m)
+    count = unknown.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, np.where(unknown, error, 0.0).sum(axis=1) / count, np.nan)
+
+
 def _mean(values: np.ndarray) -> np.ndarray:
     return np.mean(values, axis=-1)
 
@@ -50,3 +75,10 @@ LOCALIZATION_METRICS: tuple[MetricCard, ...] = (
     MetricCard(name="acc_30cm", unit="%", higher_is_better=True, per_unit=within_percent,
                reduce=_mean, description="acc@30cm = 100/n sum_i [min(||p_hat_i - p_i||, 3 m) < 30 cm]"),
 )
+
+MIC_MAE = MetricCard(
+    name="mic_mae_cm", unit="cm", higher_is_better=False, per_unit=mic_error_cm, reduce=_mean,
+    columns=("mic_pos", "mic_unknown"),
+    description="mic MAE = mean over unknown mics of min(||r_hat_m - r_m||_2, 3 m), in cm "
+                "(setups 2_a / 2_b, Paper VII Table 3)")
+SSL_METRICS: tuple[MetricCard, ...] = (*LOCALIZATION_METRICS, MIC_MAE)

@@ -57,9 +57,22 @@ class Batch:
         batches = list(batches)
         if not batches:
             return Batch({}, {})
-        data = {k: np.concatenate([_to_numpy(b.data[k]) for b in batches]) for k in batches[0].data}
+        data = {k: _stack_rows([_to_numpy(b.data[k]) for b in batches]) for k in batches[0].data}
         meta = {k: np.concatenate([b.meta[k] for b in batches]) for k in batches[0].meta}
         return Batch(data, meta)
+
+
+def _stack_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """Concatenate along rows; float arrays that differ in their second axis (e.g. a per-
+    microphone column of batches with different microphone counts) are NaN-padded to the
+    largest size first."""
+    shapes = {a.shape[1:] for a in arrays}
+    if len(shapes) > 1 and all(a.ndim >= 2 and np.issubdtype(a.dtype, np.floating)
+                               and a.shape[2:] == arrays[0].shape[2:] for a in arrays):
+        width = max(a.shape[1] for a in arrays)
+        arrays = [np.pad(a.astype(np.float64), [(0, 0), (0, width - a.shape[1])]
+                         + [(0, 0)] * (a.ndim - 2), constant_values=np.nan) for a in arrays]
+    return np.concatenate(arrays)
 
 
 def _to_numpy(value: Array) -> np.ndarray:

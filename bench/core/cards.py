@@ -55,8 +55,10 @@ class MetricCard:
     unit_of_resampling: str = "example"
     description: str = ""
     conf: dict = field(default_factory=dict)
+    columns: tuple[str, str] | None = None  # (prediction, truth) columns; None: the task target
 
     def values(self, pred: Any, target: Any) -> np.ndarray:
+        """Per-unit values; NaN marks a unit the metric does not apply to (left out)."""
         return np.asarray(self.per_unit(pred, target, **self.conf), dtype=np.float64)
 
     def score(self, values: np.ndarray) -> float:

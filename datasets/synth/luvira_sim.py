@@ -38,7 +38,13 @@ from scipy.signal import fftconvolve, resample_poly
 from tqdm import tqdm
 
 from perloc.datasets.librispeech import LibriSpeech
-from perloc.datasets.luvira import LUVIRA_MICS_MM, STANDIN_MARKER, TRAJECTORIES
+from perloc.datasets.luvira import (
+    LUVIRA_MICS_MM,
+    SIM_ROOM_DIMS,
+    STANDIN_MARKER,
+    TRAJECTORIES,
+    simulation_room_origin,
+)
 from perloc.datasets.sim.rir_bank import RirBank, RirRequest
 from perloc.datasets.sim.rooms import RoomSpec
 
@@ -51,13 +57,11 @@ FILE_RATE = 96_000
 BLOCK = 2048
 MOCAP_RATE = 100
 SENSOR_NOISE_DB = 45.0  # below each track's active (95th percentile) level
-ROOM_DIMS = (7.0, 8.0, 2.0)
+ROOM_DIMS = SIM_ROOM_DIMS
 MIC_OFFSET = 0.15
 MICS_M = np.asarray(LUVIRA_MICS_MM) / 1000.0
 # The room's corner in the mocap frame: the array's x/y extent centred in the 7 x 8 m floor.
-ROOM_ORIGIN = np.array([
-    (MICS_M[:, 0].min() + MICS_M[:, 0].max() - ROOM_DIMS[0]) / 2,
-    (MICS_M[:, 1].min() + MICS_M[:, 1].max() - ROOM_DIMS[1]) / 2, 0.0])
+ROOM_ORIGIN = simulation_room_origin(MICS_M)
 WALK_MARGIN = 0.3  # metres inside the microphones' x/y extent
 
 

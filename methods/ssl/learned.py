@@ -77,15 +77,20 @@ class LearnedLocalizer(ModelState):
     def loss(self, model: Localizer, inputs: dict, target: Tensor) -> Tensor:
         return nn.functional.mse_loss(self.forward(model, inputs), model.normalise(target))
 
+    def outputs(self, model: Localizer, inputs: dict) -> dict[str, Tensor]:
+        """Normalised coordinate outputs by prediction column (the source by default)."""
+        return {"position": self.forward(model, inputs)}
+
     def predict(self, batch: Batch) -> Batch:
         self.model.eval()
-        out = []
+        parts: dict[str, list[Tensor]] = {}
         with torch.inference_mode():
             for start in range(0, len(batch), PREDICT_CHUNK):
                 part = batch.take(np.arange(start, min(start + PREDICT_CHUNK, len(batch))))
-                z = self.forward(self.model, self.inputs(part, None))
-                out.append(self.model.denormalise(z))
-        return Batch({"position": torch.cat(out).numpy().astype(np.float64)}, dict(batch.meta))
+                for name, z in self.outputs(self.model, self.inputs(part, None)).items():
+                    parts.setdefault(name, []).append(self.model.denormalise(z))
+        return Batch({k: torch.cat(v).numpy().astype(np.float64) for k, v in parts.items()},
+                     dict(batch.meta))
 
     def validate(self, training) -> dict[str, float]:
         val = training.validation

@@ -6,6 +6,8 @@ A test or training batch (``perloc.bench.core.batch.Batch``) for the ``ssl`` tas
 * ``mic_pos``      float32 ``[B, M, 3]``: microphone positions in metres; rows of microphones
   whose coordinates are unknown to the method (setups 2_a / 2_b) are NaN.
 * ``mic_true``     float32 ``[B, M, 3]``: the true microphone positions (scoring only).
+* ``mic_unknown``  float32 ``[B, M, 3]``: true positions of the microphones whose coordinates
+  are hidden, NaN elsewhere (scoring of setups 2_a / 2_b only).
 * ``source_signal`` float32 ``[B, N]``: the signal at the source (LuViRA's 12th microphone);
   methods may use it only where ``source_known`` is True (setups 1_b / 2_b).
 * ``source_known`` bool ``[B]``.

@@ -110,6 +110,11 @@ class Wav2posMethod(LearnedLocalizer):
     def forward(self, model: Localizer, inputs: dict) -> Tensor:
         return model.net(**self._network_inputs(model, inputs)).source
 
+    def outputs(self, model: Localizer, inputs: dict) -> dict[str, Tensor]:
+        """The source and every microphone (the unknown ones are what setups 2_x score)."""
+        out = model.net(**self._network_inputs(model, inputs))
+        return {"position": out.source, "mic_pos": out.mics}
+
     def loss(self, model: Localizer, inputs: dict, target: Tensor) -> Tensor:
         out = model.net(**self._network_inputs(model, inputs))
         losses = model.net.loss(out, model.normalise(target), model.normalise(inputs["mic_true"]),
