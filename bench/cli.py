@@ -48,7 +48,8 @@ def methods_cmd(task_name: str | None) -> None:
         TASKS.canonical(task_name)
     rows = [[name, cls.card.task, cls.card.kind, _parameter_count(cls),
              ", ".join(cls.card.aliases), cls.card.summary]
-            for name, cls in METHODS.items() if task_name in (None, cls.card.task)]
+            for name, cls in METHODS.items()
+            if task_name is None or TASKS.get(task_name).runs(cls.card)]
     click.echo(tabulate(rows, headers=["method", "task", "kind", "params (paper config)",
                                        "aliases", "summary"]))
 

@@ -98,8 +98,7 @@ def invariance(method_name: str, task_name: str, *, profile: str = "smoke", seed
     """Load (or train) the method for ``profile`` and run the checks on a fixed batch."""
     task, workspace = TASKS.get(task_name), Workspace.from_env()
     cls = METHODS.get(method_name)
-    if cls.card.task != task.name:
-        raise UserError(f"method {cls.card.name!r} is for task {cls.card.task}, not {task.name}")
+    task.check_method(cls.card)
     if "mics" not in task.profile(profile).grid:
         raise UserError(f"--task: {task.name} has no microphone arrays to permute")
     if frames < 1 or trials < 1:

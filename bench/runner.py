@@ -158,8 +158,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     where = dict(where or {})
     spec = task.profile(profile)
     cls = METHODS.get(method)
-    if cls.card.task != task.name:
-        raise UserError(f"method {cls.card.name!r} is for task {cls.card.task}, not {task.name}")
+    task.check_method(cls.card)
     params = resolve_params(cls, spec, overrides)
     if spec.torch_threads:
         import torch

@@ -40,8 +40,7 @@ def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str]) -> lis
     task = TASKS.get(task_name)
     names = [METHODS.canonical(m) for m in methods] or list(task.default_methods)
     for name in names:
-        if METHODS.get(name).card.task != task.name:
-            raise UserError(f"-m {name}: a {METHODS.get(name).card.task} method, not for {task.name}")
+        task.check_method(METHODS.get(name).card, "-m")
     return names
 
 

@@ -108,7 +108,7 @@ class LuviraTraining:
 
     @cached_property
     def version(self) -> str:
-        blob = json.dumps([self.luvira.version, asdict(self.config), self.seed, "train-2"])
+        blob = json.dumps([self.luvira.version, asdict(self.config), self.seed, "train-3"])
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     @cached_property
@@ -196,10 +196,14 @@ class LuviraTraining:
         return self._windows([(r, int(s)) for r, starts in enumerate(val) for s in starts])
 
     def position_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-axis mean and std of the training source positions (for normalisation)."""
+        """Per-axis mean and std of the training source positions (for normalisation), over
+        the recorded frames and the simulated pool together: both are what training sees."""
         recs, train, _ = self._starts
-        pos = np.concatenate([rec.speaker_at((s + FRAME / 2) / SAMPLE_RATE)
-                              for rec, s in zip(recs, train, strict=True)])
+        parts = [rec.speaker_at((s + FRAME / 2) / SAMPLE_RATE) for rec, s in zip(recs, train,
+                                                                                  strict=True)]
+        if self.simulated is not None:
+            parts.append(self.simulated.position)
+        pos = np.concatenate(parts)
         pos = pos[np.isfinite(pos).all(axis=1)]
         return pos.mean(axis=0), np.maximum(pos.std(axis=0), 1e-3)
 

@@ -73,6 +73,15 @@ class TaskSpec:
     headline_slice: str = ""  # the cell that ranks methods (e.g. "setup=1_a|mics=11"); "" = all
     pivots: tuple[tuple[str, str], ...] = ()  # (row, column) condition pairs tabulated together
     error_cdf: bool = False  # keep percentiles of the primary metric's per-example values
+    family: str = ""  # methods whose card names this task family run here too (e.g. "ssl")
+
+    def runs(self, card) -> bool:
+        """Whether a method (by its card) belongs to this task or its family."""
+        return card.task in (self.name, self.family or self.name)
+
+    def check_method(self, card, flag: str = "method") -> None:
+        if not self.runs(card):
+            raise UserError(f"{flag} {card.name}: a {card.task} method, not for {self.name}")
 
     @property
     def headline_metrics(self) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ PROFILES = {
                "augment": {"positions": 128, "windows": 1024},
                "per_method": {"gnn": {"epochs": 20, "steps_per_epoch": 100},
                               "wav2pos": {"epochs": 20, "steps_per_epoch": 60},
+                              "di-nn": {"epochs": 6},
                               "multilat-ngcc": {"epochs": 5, "steps_per_epoch": 40}}},
         method_params=DEFAULT_SIZES,
     ),

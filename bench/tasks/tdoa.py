@@ -85,7 +85,7 @@ def _speech_root(request: DataRequest) -> Path | None:
     return root
 
 
-def _speech(request: DataRequest):
+def speech_corpus(request: DataRequest):
     """The LibriSpeech corpus: real under --data-root/PERLOC_DATA, else the TTS stand-in."""
     from perloc.datasets.librispeech import LibriSpeech
     from perloc.datasets.synth.librispeech_tts import write_corpus
@@ -108,7 +108,7 @@ def make_dataset(request: DataRequest):
     """The test protocol: the corpus's test speakers played in the Paper V test room."""
     from perloc.datasets.tdoa_rooms import TdoaRooms
 
-    return TdoaRooms(_speech(request), _bank(request), request.grid, seed=request.seed,
+    return TdoaRooms(speech_corpus(request), _bank(request), request.grid, seed=request.seed,
                      n_utterances=request.profile.dataset["utterances"], progress=request.progress)
 
 
@@ -117,7 +117,7 @@ def make_training(request: DataRequest):
     from perloc.datasets.tdoa_train import TdoaTraining, TrainConfig
 
     config = TrainConfig(**request.profile.train.get("data", {}))
-    return TdoaTraining(_speech(request), _bank(request), config, seed=request.seed,
+    return TdoaTraining(speech_corpus(request), _bank(request), config, seed=request.seed,
                         progress=request.progress)
 
 

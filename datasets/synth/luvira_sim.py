@@ -51,7 +51,7 @@ from perloc.datasets.sim.rooms import RoomSpec
 from .music import render_music
 from .staging import write_folder
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SIM_RATE = 16_000
 FILE_RATE = 96_000
 BLOCK = 2048

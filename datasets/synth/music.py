@@ -1,9 +1,12 @@
-"""A small music generator for stand-in recordings: notes and chords with ADSR envelopes.
+"""A small music generator for stand-in recordings: a band of tones, chords and drums.
 
 Each note is a harmonic tone (fundamental from an equal-tempered scale, 1/k partial
-amplitudes with random brightness, slight vibrato) shaped by an attack-decay-sustain-release
-envelope. A piece alternates melody notes and three-note chords at a random tempo, with
-occasional rests, so it has onsets, sustained tones and short silences like real music.
+amplitudes with random brightness, slight vibrato, two detuned unison voices and a short
+noisy pluck at the attack) shaped by an attack-decay-sustain-release envelope. A piece
+alternates melody notes and three-note chords at a random tempo, with occasional rests, over
+a drum pattern (kick on beats 1 and 3, snare on 2 and 4, hi-hat on eighths, with random
+fills and drops). Drums and plucks give the broadband onsets real recordings have; tones
+alone would make every correlation periodic and TDOA estimation hopeless, unlike real music.
 """
 
 from __future__ import annotations
@@ -27,17 +30,59 @@ def adsr(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def tone(freq: float, n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
-    """A harmonic tone with a few partials below Nyquist and a light vibrato."""
+    """A harmonic tone: partials below Nyquist, vibrato, two detuned voices, a noisy pluck."""
     t = np.arange(n) / fs
     vibrato = 1 + 0.003 * np.sin(2 * np.pi * rng.uniform(4, 6) * t)
-    phase = 2 * np.pi * freq * np.cumsum(vibrato) / fs
     brightness = rng.uniform(0.8, 1.6)
     out = np.zeros(n)
-    for k in range(1, 13):
-        if k * freq >= fs / 2 * 0.9:
-            break
-        out += np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k ** brightness
+    for cents in (-rng.uniform(3, 10), rng.uniform(3, 10)):
+        phase = 2 * np.pi * freq * 2 ** (cents / 1200) * np.cumsum(vibrato) / fs
+        for k in range(1, 25):
+            if k * freq >= fs / 2 * 0.9:
+                break
+            out += np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k ** brightness
+    pluck = min(n, int(0.015 * fs))
+    out[:pluck] += rng.standard_normal(pluck) * np.linspace(1.5, 0, pluck)
     return out * adsr(n, fs, rng)
+
+
+def _burst(n: int, fs: int, decay: float, rng: np.random.Generator, highpass: bool) -> np.ndarray:
+    noise = rng.standard_normal(n)
+    if highpass:
+        noise = np.diff(noise, prepend=0.0)
+    return noise * np.exp(-np.arange(n) / (decay * fs))
+
+
+def drum(kind: str, fs: int, rng: np.random.Generator) -> np.ndarray:
+    """kick (pitch-dropping sine + click), snare (noise + tone), hat (high-passed noise)."""
+    if kind == "kick":
+        n = int(0.25 * fs)
+        t = np.arange(n) / fs
+        freq = 50 + 100 * np.exp(-t / 0.03)
+        body = np.sin(2 * np.pi * np.cumsum(freq) / fs) * np.exp(-t / 0.12)
+        return body + 0.3 * _burst(n, fs, 0.005, rng, False)
+    if kind == "snare":
+        n = int(0.2 * fs)
+        t = np.arange(n) / fs
+        return 0.8 * _burst(n, fs, 0.06, rng, False) + 0.4 * np.sin(2 * np.pi * 190 * t) * \
+            np.exp(-t / 0.05)
+    return 0.5 * _burst(int(0.06 * fs), fs, 0.015, rng, True)
+
+
+def _drums(n: int, fs: int, beat: float, rng: np.random.Generator) -> np.ndarray:
+    out = np.zeros(n + fs)
+    eighth = beat / 2
+    for k in range(int(n / fs / eighth) + 1):
+        if rng.random() < 0.08:  # a dropped hit now and then
+            continue
+        hits = ["hat"] + (["kick"] if k % 4 == 0 else []) + (["snare"] if k % 4 == 2 else [])
+        if rng.random() < 0.1:
+            hits.append(str(rng.choice(["kick", "snare"])))  # fills
+        start = int(k * eighth * fs)
+        for kind in hits:
+            hit = drum(kind, fs, rng) * rng.uniform(0.7, 1.0)
+            out[start:start + len(hit)] += hit[: len(out) - start]
+    return out[:n]
 
 
 def render_music(seconds: float, fs: int, rng: np.random.Generator) -> np.ndarray:
@@ -60,5 +105,7 @@ def render_music(seconds: float, fs: int, rng: np.random.Generator) -> np.ndarra
             freq = 440.0 * 2 ** ((midi - 69) / 12)
             out[pos:pos + length] += tone(freq, min(length, len(out) - pos), fs, rng) / len(notes)
         pos += length
-    out = out[:n]
+    out = out[:n] / max(float(np.abs(out[:n]).max()), 1e-9)
+    drums = _drums(n, fs, beat, rng)
+    out = out + rng.uniform(0.5, 0.9) * drums / max(float(np.abs(drums).max()), 1e-9)
     return (out / max(float(np.abs(out).max()), 1e-9)).astype(np.float32)

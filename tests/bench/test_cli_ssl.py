@@ -57,3 +57,13 @@ def test_invariance_passes_for_multilat_and_is_reported_for_gnn(capsys):
 def test_invariance_rejects_a_task_without_arrays(capsys):
     result = invoke(capsys, "invariance", "gcc-phat", "--task", "tdoa")
     assert result.code == 2 and "no microphone arrays" in result.err
+
+
+def test_ssl_sim_smoke_runs_the_ssl_methods_on_six_face_mics(capsys):
+    result = invoke(capsys, "run", "ssl-sim", "--profile", "smoke", "-m", "multilat", "-m", "gnn",
+                    "-m", "wav2pos", "--json")
+    assert result.code == 0, result.err
+    records = {r["method"]: r for r in json.loads(result.out)}
+    assert set(records) == {"multilat", "gnn", "wav2pos"}
+    assert all(r["status"] == "ok" and "snr=0|t60=0.2" in r["slices"] for r in records.values())
+    assert records["gnn"]["params"]["n_lags"] == 685  # the 5 x 5 x 2 m room's lag window

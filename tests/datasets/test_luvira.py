@@ -115,3 +115,22 @@ def test_missing_trajectory_folder_is_named(broken):
 def test_check_command_lists_the_trajectories(luvira_smoke, capsys):
     result = invoke(capsys, "data", "check", "luvira", "--root", str(luvira_smoke))
     assert result.code == 0 and "synthetic" in result.out and result.out.count("music000") == 4
+
+
+def test_training_mixes_recorded_and_simulated_frames(luvira_smoke, session_cache):
+    from perloc.datasets.luvira import SIM_ROOM_DIMS, simulation_room_origin
+    from perloc.datasets.sim.rir_bank import RirBank
+    from perloc.datasets.ssl_augment import SimAugmentConfig
+    from perloc.datasets.ssl_luvira import LuviraTrainConfig, LuviraTraining
+
+    config = LuviraTrainConfig(augment=SimAugmentConfig(positions=3, windows=12, fraction=0.5,
+                                                        t60=(0.12, 0.13)))
+    bank = RirBank(session_cache / "caches" / "rir-bank-luvira-v1.h5")
+    training = LuviraTraining(Luvira(luvira_smoke), config, bank=bank)
+    batch = training.batch(40, np.random.default_rng(1))
+    simulated = batch.meta["trajectory"] == "simulated"
+    assert 5 < simulated.sum() < 35 and batch["signals"].shape == (40, 11, 2048)
+    origin = simulation_room_origin(training.validation["mic_pos"][0])
+    inside = batch["position"][simulated] - origin
+    assert ((inside > 0) & (inside < np.asarray(SIM_ROOM_DIMS))).all()
+    assert np.isfinite(batch["signals"]).all() and training.validation["signals"].shape[1] == 11
