@@ -27,8 +27,8 @@ def section_key(profile: str, provenance: str) -> str:
 
 def _kept_slice(name: str, pivots: list[list[str]]) -> bool:
     """Single-column slices, and two-column cells of the task's pivot pairs."""
-    columns = [part.partition("=")[0] for part in name.split("|")]
-    return len(columns) == 1 or columns in pivots
+    columns = {part.partition("=")[0] for part in name.split("|")}
+    return len(columns) == 1 or any(columns == set(pivot) for pivot in pivots)
 
 
 def _entry(record: RunRecord, task: TaskSpec) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def pivot_tables(board: dict[str, Any], key: str) -> list[str]:
         for entry in entries:
             for name, scores in entry.get("slices", {}).items():
                 parts = dict(p.split("=", 1) for p in name.split("|"))
-                if list(parts) == [row_col, col_col]:
+                if set(parts) == {row_col, col_col} and len(parts) == 2:
                     cells[(parts[row_col], entry["method"], parts[col_col])] = scores
         if not cells:
             continue
