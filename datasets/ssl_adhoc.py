@@ -144,9 +144,7 @@ class AdhocTest:
                 cell = _batch(noisy, source, mics, srcs, {"snr": np.full(n, float(snr)),
                                                          "t60": np.full(n, float(t60)),
                                                          "speaker": speaker})
-                stop = n if limit is None else min(n, limit)
-                for start in range(0, stop, batch_size):
-                    yield cell.take(np.arange(start, min(start + batch_size, stop)))
+                yield from cell.chunks(batch_size, limit)
 
 
 @dataclass(frozen=True)

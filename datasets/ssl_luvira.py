@@ -81,10 +81,7 @@ class LuviraTest:
             raise UserError(f"{self.name}: the test protocol has only the test split ({split!r})")
         for setup in self.grid["setup"]:
             for m in self.grid["mics"]:
-                cell = self._cell(setup, int(m))
-                stop = len(cell) if limit is None else min(len(cell), limit)
-                for start in range(0, stop, batch_size):
-                    yield cell.take(np.arange(start, min(start + batch_size, stop)))
+                yield from self._cell(setup, int(m)).chunks(batch_size, limit)
 
 
 @dataclass(frozen=True)

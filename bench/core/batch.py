@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,12 @@ class Batch:
             {k: v[index] for k, v in self.data.items()},
             {k: v[index] for k, v in self.meta.items()},
         )
+
+    def chunks(self, size: int, limit: int | None = None) -> Iterator[Batch]:
+        """Consecutive row blocks of at most ``size`` rows (the first ``limit`` rows only)."""
+        stop = len(self) if limit is None else min(len(self), limit)
+        for start in range(0, stop, size):
+            yield self.take(np.arange(start, min(start + size, stop)))
 
     @staticmethod
     def concat(batches: Iterable[Batch]) -> Batch:
