@@ -69,17 +69,18 @@ _T4 = "Paper VII Table 4 (ablation, setup 1_a, speech3)"
 
 
 def _table1() -> tuple[Reported, ...]:
-    rows = {  # method: (music3 mae, acc, speech3 mae, acc, +- of each)
-        "multilat": (38.8, 72.5, 72.8, 55.7, "±2.5 / ±1.6 / ±4.4 / ±2.1"),
-        "multilat-ngcc": (16.3, 94.7, 34.9, 84.9, "±1.6 / ±0.8 / ±3.2 / ±1.6"),
-        "di-nn": (26.0, 73.0, 44.7, 45.9, "±0.8 / ±0.2 / ±1.7 / ±2.3; 3.6M params"),
-        "gnn": (17.0, 90.7, 31.9, 71.2, "±0.7 / ±1.0 / ±1.6 / ±2.0; 2.2M params"),
-        "wav2pos": (14.2, 95.4, 23.6, 81.6, "±0.5 / ±0.7 / ±1.2 / ±1.7; 10.5M params"),
+    rows = {  # method: (music3 mae, acc, its ±), (speech3 mae, acc, its ±), params
+        "multilat": ((38.8, 72.5, "±2.5 / ±1.6"), (72.8, 55.7, "±4.4 / ±2.1"), ""),
+        "multilat-ngcc": ((16.3, 94.7, "±1.6 / ±0.8"), (34.9, 84.9, "±3.2 / ±1.6"), "0.9M"),
+        "di-nn": ((26.0, 73.0, "±0.8 / ±0.2"), (44.7, 45.9, "±1.7 / ±2.3"), "3.6M"),
+        "gnn": ((17.0, 90.7, "±0.7 / ±1.0"), (31.9, 71.2, "±1.6 / ±2.0"), "2.2M"),
+        "wav2pos": ((14.2, 95.4, "±0.5 / ±0.7"), (23.6, 81.6, "±1.2 / ±1.7"), "10.5M"),
     }
     out = []
-    for method, (m_mae, m_acc, s_mae, s_acc, note) in rows.items():
-        out.append(Reported(_T1, method, "music3", {"mae_cm": m_mae, "acc_30cm": m_acc}, note))
-        out.append(Reported(_T1, method, "speech3", {"mae_cm": s_mae, "acc_30cm": s_acc}))
+    for method, (music, speech, params) in rows.items():
+        for track, (mae, acc, ci) in (("music3", music), ("speech3", speech)):
+            note = f"{ci}; {params} params" if params else ci
+            out.append(Reported(_T1, method, track, {"mae_cm": mae, "acc_30cm": acc}, note))
     return tuple(out)
 
 
