@@ -95,7 +95,8 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
                        "dataset": portable_dataset(record.dataset), "entries": []}
         entries = [e for e in section["entries"]
                    if (e["method"], e["seed"]) != (record.method, record.seed)]
-        section = dict(section, entries=[*entries, _entry(record, task)])
+        section = dict(section, entries=[*entries, _entry(record, task)],
+                       profile_description=task.profile(record.profile).description)
         sections[key] = section
     board["sections"] = dict(sorted(sections.items()))
     return board
@@ -246,6 +247,8 @@ def render_markdown(board: dict[str, Any]) -> str:
     for key, section in board["sections"].items():
         dataset = section["dataset"]
         lines += [f"## {section['profile']} profile, {section['provenance']} data", "",
+                  *([f"Profile: {section['profile_description']}.", ""]
+                    if section.get("profile_description") else []),
                   f"Dataset `{dataset.get('name')}` version `{dataset.get('version')}` "
                   f"({dataset.get('provenance', {}).get('generator') or 'real recordings'}, "
                   f"{_test_units(dataset)}); "

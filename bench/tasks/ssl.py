@@ -41,7 +41,8 @@ PROFILES = {
     "default": Profile(
         "default", "luvira-sim (8 trajectories of 15 s, test music3 + speech3), all setups, "
         "M in {5, 7, 8, 9, 11}; CPU-sized learned models trained for minutes (wav2pos with "
-        "GCC-PHAT TDOA features), half the training frames simulated",
+        "GCC-PHAT TDOA features), half the training frames simulated: minutes of training where "
+        "the paper trains 500 epochs",
         grid={"setup": SETUPS, "mics": MICS}, dataset={"size": "default", "corpus": "default"},
         batch_size=64,
         train={"epochs": 10, "steps_per_epoch": 30, "batch_size": 32, "lr": 1e-3,

@@ -31,7 +31,8 @@ PROFILES = {
     ),
     "default": Profile(
         "default", "TTS test utterances x 5 geometries, SNR {0, 10, 20, 30} x T60 {0, 0.2, 0.4}; "
-        "CPU-sized learned models (wav2pos with GCC-PHAT TDOA features)",
+        "CPU-sized learned models (wav2pos with GCC-PHAT TDOA features) trained for a few "
+        "hundred to 2000 steps: far too few for them to learn much here",
         grid={"snr": (0, 10, 20, 30), "t60": (0.0, 0.2, 0.4)},
         dataset={"corpus": "default", "utterances": None, "repeats": 5}, batch_size=64,
         train={"epochs": 10, "steps_per_epoch": 30, "batch_size": 32, "lr": 1e-3,
