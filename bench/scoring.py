@@ -86,6 +86,15 @@ def slice_masks(meta: dict[str, np.ndarray], columns: tuple[str, ...]) -> dict[s
     return masks
 
 
+def cell_mask(meta: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """Rows of the slice ``name`` (``setup=1_a|mics=11``), matched as slice_masks names them."""
+    mask = np.ones(len(next(iter(meta.values()))), dtype=bool)
+    for part in name.split("|"):
+        column, _, value = part.partition("=")
+        mask &= np.array([_format(v) == value for v in meta[column]]) if column in meta else False
+    return mask
+
+
 def _slice_rng(seed: int, name: str) -> np.random.Generator:
     digest = int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "little")
     return np.random.default_rng([seed, 7, digest])
@@ -119,8 +128,6 @@ def error_percentiles(task, pred: np.ndarray, true: np.ndarray, meta: dict[str, 
     values = task.metric(task.primary).values(pred, true)
     cells = {"overall": np.ones(len(values), dtype=bool)}
     if task.headline_slice:
-        mask = slice_masks(meta, task.slice_by).get(task.headline_slice)
-        if mask is not None:
-            cells[task.headline_slice] = mask
+        cells[task.headline_slice] = cell_mask(meta, task.headline_slice)
     return {name: np.percentile(values[mask], np.arange(101)).round(4).tolist()
             for name, mask in cells.items() if mask.any()}

@@ -82,10 +82,8 @@ def _checkpoint(ctx: FitContext, params: NgccParams, training) -> object:
 
 def pretrained_ngcc(params: NgccParams, training, ctx: FitContext) -> tuple[NGCCPHAT, dict]:
     """Train (or load) the pair NGCC-PHAT; returned frozen, in eval mode, with its curves."""
-    method = NgccPhat.__new__(NgccPhat)
-    method.params = params
     torch.manual_seed(ctx.seed)
-    method.model = NGCCPHAT(params)
+    method = NgccPhat(params)
     path = _checkpoint(ctx, params, training)
     if ctx.say:
         ctx.say(f"  NGCC-PHAT pair pre-training -> {path.name}")

@@ -22,3 +22,14 @@ def test_score_run_overall_pools_and_slices_split():
     assert slices["snr=30|t60=0.2"]["mae_cm"].value == 0.0
     again = score_run(TDOA_METRICS, pred, true, meta, ("snr", "t60"), 100, seed=0)
     assert again == (overall, slices)
+
+
+def test_cell_mask_matches_the_named_slice():
+    from perloc.bench.scoring import cell_mask
+
+    meta = {"setup": np.array(["1_a", "2_a", "1_a"]), "mics": np.array([11, 11, 5]),
+            "trajectory": np.array(["a", "b", "a"])}
+    masks = slice_masks(meta, ("setup", "mics", "trajectory"))
+    for name in ("setup=1_a|mics=11", "mics=11|trajectory=b", "setup=1_a"):
+        np.testing.assert_array_equal(cell_mask(meta, name), masks[name])
+    assert not cell_mask(meta, "snr=0").any()
