@@ -1,0 +1,183 @@
+"""Google Speech Commands v1 / v2: one folder per word, the list files, the hash split rule.
+
+On disk (spec kws_fl.md section 1.1)::
+
+    <root>/<word>/<speaker>_nohash_<k>.wav     16 kHz mono 16-bit, nominally 1 s
+    <root>/_background_noise_/*.wav             long noise recordings (augmentation, silence)
+    <root>/validation_list.txt, testing_list.txt   relative paths, one per line
+
+Splits come from the two lists when they exist, else from the SHA-1 speaker-hash rule they
+were made with (:func:`which_set`). Clips are zero-padded (or cut) to 16000 samples.
+
+Tasks: ``12`` = the ten wanted words + ``_silence_`` + ``_unknown_`` (label order of
+kws_streaming: silence 0, unknown 1, then yes, no, up, down, left, right, on, off, stop, go),
+with ceil(10 %) of the split's wanted-word clips added as silence (an all-zero clip) and as
+unknown (other words, shuffled with a fixed seed); ``35`` = every v2 word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.protocols import Provenance
+from perloc.bench.core.registry import DATASETS
+from perloc.datasets.audio import read_audio
+
+SAMPLE_RATE = 16_000
+CLIP = 16_000
+WANTED = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+V1_WORDS = (*WANTED, "zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+            "nine", "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree",
+            "wow")
+V2_WORDS = (*V1_WORDS, "backward", "forward", "follow", "learn", "visual")
+BACKGROUND = "_background_noise_"
+STANDIN_MARKER = ".perloc-speech-commands-tts.json"
+MAX_PER_CLASS = 2**27 - 1
+SPLIT_SEED = 59185
+LOADER_VERSION = "speech-commands-loader-1"
+_NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
+SPLITS = {"validation_list.txt": "validation", "testing_list.txt": "testing"}
+
+
+def which_set(filename: str, validation: float = 10.0, testing: float = 10.0) -> str:
+    """The speaker-hash split: SHA-1 of the name before ``_nohash_``, mod 2^27, as a percentage."""
+    speaker = re.sub(r"_nohash_.*$", "", Path(filename).name)
+    digest = int(hashlib.sha1(speaker.encode()).hexdigest(), 16)
+    percentage = (digest % (MAX_PER_CLASS + 1)) * (100.0 / MAX_PER_CLASS)
+    if percentage < validation:
+        return "validation"
+    if percentage < validation + testing:
+        return "testing"
+    return "training"
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path | None  # None: a silence entry (all-zero clip)
+    label: str
+
+
+def _list_entries(root: Path, name: str) -> set[str]:
+    path = root / name
+    entries = set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        rel = line.strip()
+        if not rel:
+            continue
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or len(parts) != 2:
+            raise UserError(f"{path}:{number}: {rel!r} is not a <word>/<file>.wav path inside "
+                            "the dataset")
+        if not (root / rel).is_file():
+            raise UserError(f"{path}:{number}: {rel} does not exist")
+        entries.add(rel)
+    return entries
+
+
+@DATASETS.register("speech-commands")
+class SpeechCommands:
+    """One Speech Commands folder (v1 or v2, real or the TTS stand-in)."""
+
+    name = "speech-commands"
+
+    def __init__(self, root: Path, task: str = "12") -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"--data-root: {self.root} does not exist")
+        if task not in ("12", "35"):
+            raise UserError(f"task must be '12' or '35', got {task!r}")
+        self.task = task
+
+    @cached_property
+    def files(self) -> list[Path]:
+        found = []
+        for path in sorted(self.root.glob("*/*.wav")):
+            if path.parent.name == BACKGROUND:
+                continue
+            if not _NAME.match(path.name):
+                raise UserError(f"{path}: not a Speech Commands name <8 hex>_nohash_<k>.wav")
+            found.append(path)
+        if not found:
+            raise UserError(f"--data-root: no <word>/*.wav clips under {self.root}")
+        return found
+
+    @cached_property
+    def words(self) -> tuple[str, ...]:
+        return tuple(sorted({p.parent.name for p in self.files}))
+
+    @cached_property
+    def version(self) -> str:
+        digest = hashlib.sha1(f"{LOADER_VERSION}|{self.task}".encode())
+        for path in self.files:
+            digest.update(f"{path.relative_to(self.root)}:{path.stat().st_size}".encode())
+        return digest.hexdigest()[:12]
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        synthetic = (self.root / STANDIN_MARKER).is_file()
+        return Provenance("synthetic" if synthetic else "real", str(self.root), len(self.files),
+                          "espeak-ng TTS stand-in" if synthetic else "")
+
+    @cached_property
+    def split_of(self) -> dict[Path, str]:
+        """File -> training / validation / testing, from the lists or the hash rule."""
+        lists = {name: split for name, split in SPLITS.items() if (self.root / name).is_file()}
+        listed = {}
+        for name, split in lists.items():
+            listed.update({rel: split for rel in _list_entries(self.root, name)})
+        out = {}
+        for path in self.files:
+            rel = path.relative_to(self.root).as_posix()
+            out[path] = listed.get(rel, "training") if lists else which_set(path.name)
+        return out
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (SILENCE, UNKNOWN, *WANTED) if self.task == "12" else V2_WORDS
+
+    def entries(self, split: str) -> list[Entry]:
+        """The split's examples in a fixed shuffled order (12-class: with silence/unknown)."""
+        if split not in ("training", "validation", "testing"):
+            raise UserError(f"unknown split {split!r} (training, validation, testing)")
+        files = [p for p in self.files if self.split_of[p] == split]
+        if self.task == "35":
+            missing = sorted(set(V2_WORDS) - set(self.words))
+            if missing:
+                raise UserError(f"{self.root}: the 35-class task needs v2 words; missing "
+                                f"{', '.join(missing[:5])}")
+            return [Entry(p, p.parent.name) for p in files]
+        rng = random.Random(SPLIT_SEED)
+        known = [Entry(p, p.parent.name) for p in files if p.parent.name in WANTED]
+        others = [Entry(p, UNKNOWN) for p in files if p.parent.name not in WANTED]
+        extra = math.ceil(0.1 * len(known))
+        rng.shuffle(others)
+        out = known + [Entry(None, SILENCE)] * extra + others[:extra]
+        rng.shuffle(out)
+        return out
+
+    def load(self, entry: Entry) -> np.ndarray:
+        """The clip as float32 [16000]: zero-padded or cut; silence is all zeros."""
+        if entry.path is None:
+            return np.zeros(CLIP, dtype=np.float32)
+        audio = read_audio(entry.path, SAMPLE_RATE)
+        out = np.zeros(CLIP, dtype=np.float32)
+        out[: min(CLIP, len(audio))] = audio[:CLIP]
+        return out
+
+    @cached_property
+    def background(self) -> list[np.ndarray]:
+        folder = self.root / BACKGROUND
+        files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
+        if not files:
+            raise UserError(f"{folder}: no background noise recordings")
+        return [read_audio(path, SAMPLE_RATE) for path in files]
