@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from perloc.methods.checks import require_positive_ints
+
 INIT_STD = 0.02
 
 
@@ -35,10 +37,8 @@ class KwtParams:
     distill: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("dim", "mlp_dim", "heads", "depth", "n_classes", "frames", "coefficients"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_positive_ints(self, ("dim", "mlp_dim", "heads", "depth", "n_classes", "frames",
+                                     "coefficients"))
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
 

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS
+from perloc.methods.checks import require_positive_ints
 from perloc.methods.layers.conv import LEAKY_SLOPE, CircularFFTConv1d, ConvBlock
 from perloc.methods.layers.gcc import GCCParams, all_pairs, gcc, ordered_pairs
 from perloc.methods.layers.sinc import SincConv
@@ -43,13 +44,6 @@ HEADS = ("classification", "regression")
 BACKBONE_KERNELS = (11, 9, 7)
 HEAD_KERNELS = (11, 9, 7)
 FINAL_KERNEL = 5
-
-
-def _positive_ints(obj, names) -> None:
-    for name in names:
-        v = getattr(obj, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -74,8 +68,8 @@ class NgccParams:
     n_fft: int | None = None
 
     def __post_init__(self) -> None:
-        _positive_ints(self, ("sig_len", "channels", "corr_channels", "head_channels"))
-        _positive_ints(self, ("sinc_kernel",))
+        require_positive_ints(self, ("sig_len", "channels", "corr_channels", "head_channels"))
+        require_positive_ints(self, ("sinc_kernel",))
         if self.sinc_kernel % 2 != 1 or self.sinc_kernel > self.sig_len:
             raise ValueError(f"sinc_kernel must be odd and <= sig_len, got {self.sinc_kernel}")
         if self.head not in HEADS:

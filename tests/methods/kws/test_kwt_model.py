@@ -41,3 +41,12 @@ def test_init_is_truncated_at_two_std():
     assert model.pos.abs().max() <= 0.04 + 1e-7
     assert model.blocks[0].qkv.weight.abs().max() <= 0.04 + 1e-7
     assert model.blocks[0].qkv.bias is None and model.blocks[0].proj.bias is not None
+
+
+def test_bad_sizes_are_rejected():
+    from perloc.methods.kws.kwt_model import KwtParams
+
+    with pytest.raises(ValueError, match="dim must be an int >= 1"):
+        KwtParams(dim=0)
+    with pytest.raises(ValueError, match="not divisible by heads"):
+        KwtParams(dim=64, heads=3)
