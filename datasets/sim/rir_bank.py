@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,10 +19,10 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from perloc.datasets.h5store import open_store
 from perloc.datasets.sim.rooms import RoomSpec, compute_rir, wall_model
 
 BANK_VERSION = 1
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,7 @@ class RirBank:
         self.stats = BankStats()
 
     def _open(self) -> h5py.File:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return h5py.File(self.path, "a")
-        except OSError:
-            log.warning("RIR bank %s is unreadable; starting a new one", self.path)
-            self.path.unlink(missing_ok=True)
-            return h5py.File(self.path, "a")
+        return open_store(self.path, "RIR bank")
 
     def get_many(self, requests: list[RirRequest], progress: bool = False) -> list[np.ndarray]:
         keys = [r.key() for r in requests]

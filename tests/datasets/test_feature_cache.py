@@ -1,0 +1,34 @@
+import dataclasses
+
+import numpy as np
+
+from perloc.datasets.feature_cache import FeatureCache
+from perloc.methods.layers.mfcc import MfccParams
+
+
+def test_second_get_reads_instead_of_computing(tmp_path):
+    cache = FeatureCache(tmp_path / "features.h5")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(12.0).reshape(3, 4)
+
+    key = ["speech-commands", "abc123", dataclasses.asdict(MfccParams()), "training"]
+    first = cache.get(key, compute)
+    again = FeatureCache(tmp_path / "features.h5").get(key, compute)
+    assert len(calls) == 1 and np.array_equal(first, again)
+
+
+def test_key_changes_with_the_front_end_config(tmp_path):
+    cache = FeatureCache(tmp_path / "features.h5")
+    base = dataclasses.asdict(MfccParams())
+    cache.get(["v1", base], lambda: np.zeros(2))
+    other = cache.get(["v1", {**base, "n_mels": 40}], lambda: np.ones(2))
+    assert cache.computed == 2 and other.tolist() == [1.0, 1.0]
+
+
+def test_corrupt_cache_file_is_replaced(tmp_path):
+    path = tmp_path / "features.h5"
+    path.write_bytes(b"not hdf5")
+    assert FeatureCache(path).get(["k"], lambda: np.full(3, 7.0)).tolist() == [7.0, 7.0, 7.0]
