@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 
+def require_positive_int(name: str, value) -> None:
+    """ValueError naming ``name`` unless ``value`` is an int >= 1 (bools are not ints here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
 def require_positive_ints(obj, names) -> None:
     """ValueError naming the first field of ``obj`` in ``names`` that is not an int >= 1."""
     for name in names:
-        value = getattr(obj, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_positive_int(name, getattr(obj, name))

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from perloc.methods.checks import require_positive_ints
+
 
 @dataclass(frozen=True)
 class DinnParams:
@@ -44,10 +46,7 @@ class DinnParams:
     n_out: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("n_mics", "sig_len", "n_fft", "gru_hidden", "coord_dims", "n_out"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_positive_ints(self, ("n_mics", "sig_len", "n_fft", "gru_hidden", "coord_dims", "n_out"))
         if self.n_fft < 4 or self.n_fft % 2:
             raise ValueError(f"n_fft must be an even int >= 4, got {self.n_fft}")
         if not self.channels or any(int(c) < 1 for c in self.channels):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from perloc.methods.checks import require_positive_ints
 from perloc.methods.layers.gcc import GCCParams, _gcc_autograd, all_pairs, gcc
 
 
@@ -48,10 +49,7 @@ class GnnParams:
     eps: float = 1e-7  # PHAT guard (pysoundloc EPS)
 
     def __post_init__(self) -> None:
-        for name in ("n_lags", "width", "coord_dims", "n_out"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_positive_ints(self, ("n_lags", "width", "coord_dims", "n_out"))
         if self.n_layers < 2 or self.extra_metadata < 0 or self.eps < 0:
             raise ValueError("n_layers must be >= 2, extra_metadata >= 0 and eps >= 0")
 

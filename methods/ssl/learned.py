@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
+from perloc.methods.ssl.schema import setup_1a_rows
 from perloc.methods.training import ModelState, train
 from perloc.metrics.localization import euclidean_error_cm, within_percent
 
@@ -72,7 +73,7 @@ class LearnedLocalizer(ModelState):
 
     def accepts(self, batch: Batch) -> np.ndarray:
         """Rows this method can solve; the baselines know only setup 1_a."""
-        return np.asarray(batch.meta["setup"]) == "1_a"
+        return setup_1a_rows(batch)
 
     def loss(self, model: Localizer, inputs: dict, target: Tensor) -> Tensor:
         return nn.functional.mse_loss(self.forward(model, inputs), model.normalise(target))

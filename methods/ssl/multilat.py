@@ -33,6 +33,7 @@ from perloc.methods.ssl.multilateration import (
     top_peaks,
 )
 from perloc.methods.ssl.ngcc_pairs import ngcc_config, pretrained_ngcc
+from perloc.methods.ssl.schema import setup_1a_rows
 from perloc.methods.training import ModelState
 
 _REF = "Paper VII Tables 1-2; Åström et al., EUSIPCO 2021 (StructureFromSound2)"
@@ -87,7 +88,7 @@ class Multilat:
         self.params = params
 
     def accepts(self, batch: Batch) -> np.ndarray:
-        return np.asarray(batch.meta["setup"]) == "1_a"
+        return setup_1a_rows(batch)
 
     def candidate_lags(self, signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pairs = all_pairs(signals.shape[1])

@@ -44,3 +44,9 @@ def tdoa_samples(source: np.ndarray, mics: np.ndarray, pairs: np.ndarray,
     """
     distance = np.linalg.norm(mics - source[..., None, :], axis=-1)
     return (distance[..., pairs[:, 0]] - distance[..., pairs[:, 1]]) * fs / c
+
+
+def setup_1a_rows(batch) -> np.ndarray:
+    """Rows of setup 1_a (all M mics with audio and coordinates, source signal hidden): the
+    only setup the baselines solve."""
+    return np.asarray(batch.meta["setup"]) == "1_a"

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from perloc.methods.checks import require_positive_int
 from perloc.methods.layers.gcc import GCCParams, gcc, ordered_pairs
 from perloc.methods.tdoa.ngcc import NGCCPHAT
 
@@ -47,11 +48,6 @@ LN_EPS = 1e-6
 ZSCORE_EPS = 1e-6
 HEAD_ROWS = 512  # pair rows per NGCC lag-CNN call
 FEATURE_BYTES = 256 * 2**20  # NGCC correlation features held at once
-
-
-def _positive_int(name: str, v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class Wav2posParams:
     def __post_init__(self) -> None:
         for name in ("sig_len", "embed_dim", "depth", "heads", "decoder_dim", "decoder_depth",
                      "decoder_heads", "coord_hidden", "tdoa_hidden"):
-            _positive_int(name, getattr(self, name))
+            require_positive_int(name, getattr(self, name))
         for dim, heads in (("embed_dim", "heads"), ("decoder_dim", "decoder_heads")):
             if getattr(self, dim) % getattr(self, heads):
                 raise ValueError(f"{dim}={getattr(self, dim)} must be divisible by {heads}")
@@ -87,7 +83,7 @@ class Wav2posParams:
             raise ValueError(f"mlp_ratio must be a number > 0, got {self.mlp_ratio!r}")
         object.__setattr__(self, "head_hidden", tuple(self.head_hidden))
         for i, width in enumerate(self.head_hidden):
-            _positive_int(f"head_hidden[{i}]", width)
+            require_positive_int(f"head_hidden[{i}]", width)
         if isinstance(self.max_tau, bool) or not isinstance(self.max_tau, int) \
                 or not 0 <= self.max_tau < self.sig_len:
             raise ValueError(f"max_tau must be an int in [0, sig_len), got {self.max_tau!r}")
@@ -404,11 +400,11 @@ def random_mask(batch_size: int, m: int, rng: torch.Generator, keep: tuple[int, 
     snippets, (n_c, n_a) uniform over the pairs in ``keep`` (clipped to M) with
     |S cap R| = n_c + n_a - M >= min(min_shared, M), no mic losing both; source audio kept
     with probability ``p_source_audio``. Returns (coord_known, audio_known, source_known)."""
-    _positive_int("batch_size", batch_size)
-    _positive_int("m", m)
+    require_positive_int("batch_size", batch_size)
+    require_positive_int("m", m)
     lo, hi = keep
-    _positive_int("keep[0]", lo)
-    _positive_int("keep[1]", hi)
+    require_positive_int("keep[0]", lo)
+    require_positive_int("keep[1]", hi)
     if lo > hi or not 0 <= p_source_audio <= 1 or min_shared < 0:
         raise ValueError(f"need keep[0] <= keep[1], 0 <= p_source_audio <= 1, min_shared >= 0; "
                          f"got {keep}, {p_source_audio}, {min_shared}")
