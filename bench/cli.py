@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
+from perloc.bench.cli_data import data_group
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.ranges import parse_range, parse_where
@@ -209,78 +210,6 @@ def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_r
         sys.exit(1)
 
 
-@cli.group("data")
-def data_group() -> None:
-    """Generate stand-in datasets and check real ones."""
-
-
-@data_group.command("synth")
-@click.argument("name", type=click.Choice(["librispeech-tts", "luvira-sim"]))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
-@click.option("--size", default="default", show_default=True, help="smoke | default (| paper)")
-@click.option("--seed", default=0, show_default=True, type=int)
-def synth_cmd(name: str, out: Path, size: str, seed: int) -> None:
-    """Write a stand-in dataset in its real dataset's on-disk layout."""
-    from perloc.datasets.synth import librispeech_tts, luvira_sim
-
-    sizes = librispeech_tts.SIZES if name == "librispeech-tts" else luvira_sim.SIZES
-    if size not in sizes:
-        raise UserError(f"--size: unknown size {size!r} (known: {', '.join(sizes)})")
-    if name == "librispeech-tts":
-        root = librispeech_tts.write_corpus(out, size, seed=seed, progress=_progress())
-    else:
-        root = _write_luvira_sim(out, size, seed)
-    click.echo(str(root))
-
-
-def _write_luvira_sim(out: Path, size: str, seed: int) -> Path:
-    from perloc.datasets.librispeech import LibriSpeech
-    from perloc.datasets.sim.rir_bank import RirBank
-    from perloc.datasets.synth.librispeech_tts import SIZES, write_corpus
-    from perloc.datasets.synth.luvira_sim import write_luvira_sim
-
-    cache = Workspace.from_env().cache
-    corpus_size = size if size in SIZES else "default"
-    speech = LibriSpeech(write_corpus(cache / "data" / f"librispeech-tts-{corpus_size}",
-                                      corpus_size, progress=_progress()))
-    bank = RirBank(cache / "caches" / "rir-bank-luvira-v1.h5")
-    return write_luvira_sim(out, size, speech, bank, seed=seed, progress=_progress())
-
-
-@data_group.command("check")
-@click.argument("name", type=click.Choice(["librispeech", "luvira"]))
-@click.option("--root", type=click.Path(path_type=Path), required=True)
-def check_cmd(name: str, root: Path) -> None:
-    """Read every file of a dataset and report what the splits hold."""
-    if name == "luvira":
-        _check_luvira(root)
-        return
-    from perloc.datasets.librispeech import LibriSpeech
-
-    corpus = LibriSpeech(root)
-    rows = []
-    for split, utterances in corpus.splits().items():
-        seconds = sum(len(corpus.load(u)) for u in utterances) / 16_000
-        speakers = len({u.speaker for u in utterances})
-        rows.append([split, speakers, len(utterances), f"{seconds / 60:.1f}"])
-    click.echo(f"{corpus.folder}: {corpus.provenance.kind}, version {corpus.version}")
-    click.echo(tabulate(rows, headers=["split", "speakers", "utterances", "minutes"]))
-
-
-def _check_luvira(root: Path) -> None:
-    from perloc.datasets.luvira import TRAJECTORIES, Luvira
-
-    data = Luvira(root)
-    rows = []
-    for name in TRAJECTORIES:
-        frames = data.frames(name)
-        rec = data.recording(name)
-        split = "test" if name in data.splits()["test"] else "train"
-        rows.append([name, split, f"{rec.mics.shape[1] / 16_000:.1f}", len(frames)])
-    click.echo(f"{data.root}: {data.provenance.kind}, version {data.version}")
-    click.echo(tabulate(rows, headers=["trajectory", "split", "seconds", "non-silent frames"]))
-
-
 @cli.group("perf")
 def perf_group() -> None:
     """Measured speed of the hot paths."""
@@ -313,6 +242,9 @@ def perf_ngcc_cmd(mics: int, repeats: int, no_stacked: bool) -> None:
     from perloc.bench.perf.ngcc import format_ngcc_perf, run_ngcc_perf
 
     click.echo(format_ngcc_perf(run_ngcc_perf(mics=mics, repeats=repeats, stacked=not no_stacked)))
+
+
+cli.add_command(data_group)
 
 
 def main(argv: list[str] | None = None) -> None:

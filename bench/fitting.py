@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -10,11 +11,28 @@ from pathlib import Path
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import FitContext
+from perloc.bench.core.registry import METHODS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
+from perloc.bench.params import build_params
 from perloc.bench.workspace import Workspace
 from perloc.methods.training import TRAINING_VERSION, load_checkpoint
 
 RECIPE_KEYS = ("epochs", "steps_per_epoch", "batch_size", "lr")
+
+
+def resolve_params(cls, spec: Profile, overrides: dict | None = None):
+    """The method's parameters: card defaults, then the profile's sizes, then ``-p`` overrides."""
+    return build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
+                                          **(overrides or {})})
+
+
+def build_method(cls, params, seed: int):
+    """Instantiate a method; learned weights are initialised from ``seed`` (same seed, same run)."""
+    if cls.card.kind != "classical":
+        import torch
+
+        torch.manual_seed(seed)
+    return cls(params)
 
 
 def recipe_for(profile: Profile, method: str) -> dict:
@@ -25,10 +43,10 @@ def recipe_for(profile: Profile, method: str) -> dict:
 
 
 def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, data_version: str,
-                    profile: Profile, seed: int) -> Path:
-    recipe = {k: recipe_for(profile, method).get(k) for k in RECIPE_KEYS}
+                    profile: Profile, seed: int, teachers: tuple[str, ...] = ()) -> Path:
+    recipe = recipe_for(profile, method)
     blob = json.dumps([TRAINING_VERSION, task, method, params, data_version, profile.name, seed,
-                       recipe],
+                       recipe, *([list(teachers)] if teachers else [])],
                       sort_keys=True, default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:12]
     return workspace.results / "checkpoints" / task / f"{method}-{profile.name}-s{seed}-{key}.pt"
@@ -50,8 +68,10 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
                         f"({', '.join(missing)})")
     training = task.make_training(DataRequest(profile, seed, {}, data_root, workspace.cache,
                                               progress))
+    teachers = _fit_teachers(method, task, profile, seed, data_root=data_root,
+                             workspace=workspace, progress=progress, say=say)
     path = checkpoint_path(workspace, task.name, method.card.name, params, training.version,
-                           profile, seed)
+                           profile, seed, teachers)
     cached = load_checkpoint(path)
     if cached is not None and cached["complete"]:
         say(f"{method.card.name}: using cached checkpoint {path.name}")
@@ -60,7 +80,25 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
             f"{recipe['epochs']} epochs) -> {path.name}")
     start = time.perf_counter()
     ctx = FitContext(checkpoint=path, seed=seed, progress=progress, say=say,
+                     options={k: v for k, v in recipe.items() if k not in RECIPE_KEYS},
                      **{k: recipe[k] for k in RECIPE_KEYS})
     history = method.fit(training, ctx)
     seconds = 0.0 if cached and cached["complete"] else time.perf_counter() - start
     return seconds, history, path
+
+
+def _fit_teachers(method, task: TaskSpec, profile: Profile, seed: int, **kwargs) -> tuple[str, ...]:
+    """Fit (or load) the methods ``method.teachers`` names, under the same profile and seed, and
+    hand them over with ``method.attach_teacher``; returns their checkpoint names (the
+    student's checkpoint key includes them). A teacher is the very model its own leaderboard
+    row reports, as the distilled KWT uses the reported MHAtt-RNN."""
+    names = []
+    for name in getattr(method, "teachers", ()):
+        cls = METHODS.get(name)
+        params = resolve_params(cls, profile)
+        teacher = build_method(cls, params, seed)
+        _, _, path = ensure_fitted(teacher, task, profile, seed, dataclasses.asdict(params),
+                                   **kwargs)
+        method.attach_teacher(name, teacher)
+        names.append(path.name)
+    return tuple(names)

@@ -42,6 +42,8 @@ def _entry(record: RunRecord, task: TaskSpec) -> dict[str, Any]:
                    for name, table in record.slices.items() if _kept_slice(name, pivots)},
         "headline_scores": {k: vars(v) for k, v in headline.items()},
         "quantiles": record.quantiles,
+        "confusion": record.confusion,
+        "efficiency": record.efficiency,
         "failed_examples": record.failed_examples,
         "fit_s": round(record.durations.get("fit_s", 0.0), 3),
         "predict_s": round(record.durations.get("predict_s", 0.0), 3),
@@ -93,13 +95,32 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
         if section is None or section["dataset"].get("version") != record.dataset.get("version"):
             section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
                        "dataset": portable_dataset(record.dataset), "entries": []}
-        entries = [e for e in section["entries"]
-                   if (e["method"], e["seed"]) != (record.method, record.seed)]
+        entries = [e for e in section["entries"] if _identity(e) != _identity(vars(record))]
         section = dict(section, entries=[*entries, _entry(record, task)],
                        profile_description=task.profile(record.profile).description)
         sections[key] = section
     board["sections"] = dict(sorted(sections.items()))
     return board
+
+
+def _identity(entry: dict) -> tuple:
+    """An entry is one (method, overrides, seed): ``-p`` variants get rows of their own."""
+    return entry["method"], json.dumps(entry.get("overrides") or {}, sort_keys=True), entry["seed"]
+
+
+def display_name(entry: dict) -> str:
+    """``kwt-1`` or, for a ``-p`` variant, ``kwt-1 [precision=fp32]``."""
+    overrides = entry.get("overrides") or {}
+    if not overrides:
+        return entry["method"]
+    return f"{entry['method']} [{', '.join(f'{k}={v}' for k, v in sorted(overrides.items()))}]"
+
+
+def _efficiency_cells(entry: dict) -> list[str]:
+    eff = entry.get("efficiency") or {}
+    if not eff:
+        return ["-", "-", "-"]
+    return [f"{eff['params']:,}", f"{eff['macs'] / 1e6:.1f}M", f"{eff['latency_ms']:.2f}"]
 
 
 def _scores(entry: dict, board: dict) -> dict:
@@ -134,24 +155,34 @@ def section_rows(board: dict[str, Any], key: str) -> tuple[list[str], list[list[
     cell = board.get("headline_slice")
     section = board["sections"][key]
     failures = any(e.get("failed_examples") for e in section["entries"])
+    efficiency = _efficiency_header(section["entries"])
     header = ["rank", "method", f"{primary['name']} {arrow} (95% CI)",
               *[f"{m['name']} {'↑' if m['higher_is_better'] else '↓'}" for m in others],
               *([f"{primary['name']} all cells"] if cell else []),
-              *(["failed"] if failures else []),
+              *(["failed"] if failures else []), *efficiency,
               "predict s", "ms/frame", "data", "git"]
     rows = []
     for rank, entry in enumerate(_ranked(section["entries"], primary["name"],
                                          primary["higher_is_better"], board), start=1):
         scores = _scores(entry, board)
         speed = entry["examples_per_s"]
-        rows.append([rank if entry["status"] == "ok" else "-", entry["method"],
+        rows.append([rank if entry["status"] == "ok" else "-", display_name(entry),
                      _cell(scores.get(primary["name"]), True),
                      *[_cell(scores.get(m["name"]), False) for m in others],
                      *([_cell(entry["scores"].get(primary["name"]), False)] if cell else []),
                      *([entry.get("failed_examples", 0)] if failures else []),
+                     *(_efficiency_cells(entry) if efficiency else []),
                      entry["predict_s"], f"{1000 / speed:.3g}" if speed else "-",
                      section["provenance"], entry["git_sha"]])
     return header, rows
+
+
+def _efficiency_header(entries: list[dict]) -> list[str]:
+    measured = [e["efficiency"] for e in entries if e.get("efficiency")]
+    if not measured:
+        return []
+    threads = measured[0].get("latency_threads", 1)
+    return ["params", "MACs/example", f"latency ms (batch 1, {threads} thread)"]
 
 
 def pivot_tables(board: dict[str, Any], key: str) -> list[str]:
@@ -167,14 +198,14 @@ def pivot_tables(board: dict[str, Any], key: str) -> list[str]:
             for name, scores in entry.get("slices", {}).items():
                 parts = dict(p.split("=", 1) for p in name.split("|"))
                 if set(parts) == {row_col, col_col} and len(parts) == 2:
-                    cells[(parts[row_col], entry["method"], parts[col_col])] = scores
+                    cells[(parts[row_col], display_name(entry), parts[col_col])] = scores
         if not cells:
             continue
         row_values = sorted({k[0] for k in cells}, key=_value_order)
         col_values = sorted({k[2] for k in cells}, key=_value_order)
-        rows = [[rv, e["method"], *[_pivot_cell(cells.get((rv, e["method"], cv)), board)
+        rows = [[rv, display_name(e), *[_pivot_cell(cells.get((rv, display_name(e), cv)), board)
                                      for cv in col_values]]
-                for rv in row_values for e in entries if any(k[:2] == (rv, e["method"])
+                for rv in row_values for e in entries if any(k[:2] == (rv, display_name(e))
                                                             for k in cells)]
         tables.append(f"By {row_col} and {col_col} ({' / '.join(board['headline'])}):\n\n"
                       + tabulate(rows, headers=[row_col, "method",
@@ -213,7 +244,7 @@ def condition_tables(board: dict[str, Any], key: str) -> list[str]:
     tables = []
     for column, values in columns.items():
         values = sorted(values, key=_value_order)
-        rows = [[e["method"], *[_pivot_cell(e["slices"].get(f"{column}={v}"), board)
+        rows = [[display_name(e), *[_pivot_cell(e["slices"].get(f"{column}={v}"), board)
                                 for v in values]] for e in entries]
         tables.append(f"By {column} ({' / '.join(headline)}):\n\n"
                       + tabulate(rows, headers=["method", *[f"{column}={v}" for v in values]],
@@ -235,6 +266,8 @@ def _reported_table(board: dict[str, Any]) -> str:
 def _test_units(dataset: dict[str, Any]) -> str:
     if "n_utterances" in dataset:
         return f"{dataset['n_utterances']} test utterances"
+    if "n_clips" in dataset:
+        return f"{dataset['n_clips']} test clips, {dataset.get('classes')} classes"
     if "n_frames" in dataset:
         return f"{dataset['n_frames']} test frames of {', '.join(dataset.get('test', []))}"
     return "size not recorded"
@@ -260,6 +293,9 @@ def render_markdown(board: dict[str, Any]) -> str:
                             "'all cells' pools every condition the method accepts.", ""]
         for table in [*pivot_tables(board, key), *condition_tables(board, key)]:
             lines += [table, ""]
+        if any(e.get("confusion") for e in section["entries"]):
+            lines += [f"Confusion matrices: ![confusion]({confusion_png(board['task'], section)})",
+                      ""]
         if board.get("error_cdf"):
             png = f"{board['task']}-cdf-{section['profile']}-{section['provenance']}.png"
             lines += [f"Cumulative error distribution in the ranking cell: ![error CDF]({png})", ""]
@@ -279,6 +315,8 @@ def publish(folder: Path, task: TaskSpec, records: list[RunRecord]) -> dict[str,
     write_atomic(board_path(folder, task.name, ".md"), render_markdown(board))
     if task.error_cdf:
         _publish_cdf(folder, task, board)
+    if task.confusion:
+        _publish_confusion(folder, task, board)
     return board
 
 
@@ -288,9 +326,26 @@ def _publish_cdf(folder: Path, task: TaskSpec, board: dict[str, Any]) -> None:
 
     cell = task.headline_slice or "overall"
     for section in board["sections"].values():
-        curves = {e["method"]: e["quantiles"][cell] for e in section["entries"]
+        curves = {display_name(e): e["quantiles"][cell] for e in section["entries"]
                   if cell in e.get("quantiles", {})}
         if curves:
             name = f"{task.name}-cdf-{section['profile']}-{section['provenance']}.png"
             plot_error_cdf(curves, folder / name, f"{task.name}: {task.primary} CDF at {cell} "
                            f"({section['profile']}, {section['provenance']})")
+
+
+def confusion_png(task: str, section: dict) -> str:
+    return f"{task}-confusion-{section['profile']}-{section['provenance']}.png"
+
+
+def _publish_confusion(folder: Path, task: TaskSpec, board: dict[str, Any]) -> None:
+    """``<task>-confusion-<profile>-<provenance>.png``: every entry's confusion matrix."""
+    from perloc.bench.plots import plot_confusions
+
+    for section in board["sections"].values():
+        matrices = {display_name(e): e["confusion"] for e in section["entries"]
+                    if e.get("confusion")}
+        if matrices:
+            plot_confusions(matrices, folder / confusion_png(task.name, section),
+                            f"{task.name}: confusion ({section['profile']}, "
+                            f"{section['provenance']}; rows true, row-normalised)")

@@ -1,4 +1,5 @@
-"""Plots rendered from run records (matplotlib, Agg backend): cumulative error distributions."""
+"""Plots rendered from run records (matplotlib, Agg backend): cumulative error distributions
+and confusion matrices."""
 
 from __future__ import annotations
 
@@ -25,6 +26,42 @@ def plot_error_cdf(curves: dict[str, list[float]], path: Path, title: str,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusions(matrices: dict[str, dict], path: Path, title: str) -> Path:
+    """Row-normalised confusion matrices (rows true, columns predicted), one panel per label;
+    ``matrices[label] = {"classes": [...], "counts": [[...]]}``. Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(matrices)
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.8 * rows), squeeze=False)
+    for ax, (label, matrix) in zip(axes.flat, matrices.items(), strict=False):
+        counts = np.asarray(matrix["counts"], dtype=np.float64)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+        names = [c.strip("_") for c in matrix["classes"]]
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(label, fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -23,10 +23,11 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
-from perloc.bench.fitting import ensure_fitted, recipe_for
-from perloc.bench.params import build_params
+from perloc.bench.efficiency import measure
+from perloc.bench.fitting import build_method, ensure_fitted, recipe_for, resolve_params
 from perloc.bench.scoring import TARGET, error_percentiles, score_run
 from perloc.bench.workspace import Workspace
+from perloc.metrics.classification import confusion_counts
 
 log = logging.getLogger(__name__)
 PACKAGES = ("perloc", "numpy", "scipy", "torch", "pyroomacoustics", "soundfile", "h5py")
@@ -72,21 +73,6 @@ def _run_key(task: str, method: str, params: dict, profile: str, seed: int, wher
     blob = json.dumps([task, method, params, profile, seed, where, dataset_version, recipe],
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-def resolve_params(cls, spec: Profile, overrides: dict | None = None):
-    """The method's parameters: card defaults, then the profile's sizes, then ``-p`` overrides."""
-    return build_params(cls.card.params, {**spec.method_params.get(cls.card.name, {}),
-                                          **(overrides or {})})
-
-
-def build_method(cls, params, seed: int):
-    """Instantiate a method; learned weights are initialised from ``seed`` (same seed, same run)."""
-    if cls.card.kind != "classical":
-        import torch
-
-        torch.manual_seed(seed)
-    return cls(params)
 
 
 def _recipe(cls, spec: Profile) -> dict:
@@ -136,6 +122,12 @@ def _predict_all(method, dataset, batch_size: int, target: tuple[str, ...],
     if not truths:
         raise UserError(f"{method.card.name} accepts none of the selected conditions")
     return Batch.concat(preds), Batch.concat(truths), seconds
+
+
+def _confusion(dataset, predicted: np.ndarray, true: np.ndarray) -> dict:
+    classes = list(dataset.classes)
+    counts = confusion_counts(predicted.astype(np.int64), true.astype(np.int64), len(classes))
+    return {"classes": classes, "counts": counts.tolist()}
 
 
 def _failures(card, predicted: np.ndarray) -> tuple[int, str]:
@@ -195,6 +187,10 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         if task.error_cdf:
             record.quantiles = error_percentiles(task, predicted, np.asarray(truth[task.target]),
                                                  truth.meta)
+        if task.confusion:
+            record.confusion = _confusion(dataset, predicted, np.asarray(truth[task.target]))
+    if task.efficiency:
+        record.efficiency = measure(model)
     record.durations = {"fit_s": fit_s, "predict_s": predict_s,
                         "total_s": time.perf_counter() - started}
     record.throughput = {"examples_per_s": len(truth) / max(predict_s, 1e-9)}

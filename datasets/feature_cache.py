@@ -30,6 +30,13 @@ class FeatureCache:
         self.path = Path(path)
         self.computed = 0  # how many arrays this instance had to compute
 
+    def ensure(self, parts, compute: Callable[[], np.ndarray]) -> None:
+        """Compute and store the array unless the cache holds it (without reading it back)."""
+        with open_store(self.path, "feature cache") as store:
+            if cache_key(parts) in store:
+                return
+        self.get(parts, compute)
+
     def get(self, parts, compute: Callable[[], np.ndarray]) -> np.ndarray:
         key = cache_key(parts)
         with open_store(self.path, "feature cache") as store:

@@ -13,3 +13,9 @@ def require_positive_ints(obj, names) -> None:
     """ValueError naming the first field of ``obj`` in ``names`` that is not an int >= 1."""
     for name in names:
         require_positive_int(name, getattr(obj, name))
+
+
+def require_probability(name: str, value) -> None:
+    """ValueError naming ``name`` unless ``value`` is a real number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")

@@ -1,14 +1,20 @@
 """A small supervised training loop shared by the learned methods.
 
-Adam (AdamW with weight decay 0), cosine learning-rate decay stepped once per epoch, the
-best epoch (lowest validation score) kept, and a checkpoint after every epoch so an
-interrupted run resumes where it stopped. Randomness is derived from (seed, epoch), so a
-resumed run draws the same batches as an uninterrupted one.
+By default (``Optimization()``): Adam (AdamW with weight decay 0) and cosine learning-rate
+decay stepped once per epoch. A method may ask for more (``Optimization``): decoupled weight
+decay with exclusions (AdamW, w <- w - lr * wd * w), a per-step schedule (warm-up times
+cosine, lr(t) = peak * min(1, t / W) * (1 + cos(pi t / T)) / 2, or piecewise constant), bf16
+autocast with fp32 master weights, and a validation score that is maximised. The best epoch
+is kept, and a checkpoint is written after every epoch so an interrupted run resumes where it
+stopped. Randomness is derived from (seed, epoch), so a resumed run draws the same batches as
+an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +29,96 @@ from perloc.bench.core.protocols import FitContext
 
 CHECKPOINT_VERSION = 1
 TRAINING_VERSION = 2  # bump when a change alters what training produces: old checkpoints retire
+
+
+@dataclass(frozen=True)
+class Optimization:
+    """How ``train`` optimises; the defaults are the loop's original recipe.
+
+    * ``optimizer``: ``adamw`` (decoupled weight decay) or ``adam``; ``betas``/``eps``.
+    * ``weight_decay`` applies to every parameter except those whose name contains one of
+      ``no_decay`` (e.g. ``bias``, ``norm``, ``pos``).
+    * ``schedule``: ``epoch-cosine`` (cosine over epochs, stepped per epoch),
+      ``warmup-cosine`` (per step: peak * min(1, t / warmup_steps) * (1 + cos(pi t / T)) / 2,
+      T = epochs * steps_per_epoch) or ``piecewise`` (per step: ``pieces`` = ((fraction of
+      T, lr factor), ...), each factor held for its fraction of the steps).
+    * ``autocast``: ``bf16`` runs forward and loss under CPU bf16 autocast (weights and
+      optimizer state stay fp32); ``None`` trains in fp32.
+    * ``maximize``: the validation ``score_key`` is better when higher (accuracy).
+    """
+
+    optimizer: str = "adamw"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    no_decay: tuple[str, ...] = ()
+    schedule: str = "epoch-cosine"
+    warmup_steps: int = 0
+    pieces: tuple[tuple[float, float], ...] = ()
+    autocast: str | None = None
+    maximize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adamw", "adam"):
+            raise ValueError(f"optimizer must be adamw or adam, got {self.optimizer!r}")
+        if self.schedule not in ("epoch-cosine", "warmup-cosine", "piecewise"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.autocast not in (None, "bf16"):
+            raise ValueError(f"autocast must be None or 'bf16', got {self.autocast!r}")
+        if self.schedule == "piecewise" and not self.pieces:
+            raise ValueError("a piecewise schedule needs pieces")
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """Learning-rate factor min(1, t / W) * (1 + cos(pi t / T)) / 2 (0 at t = 0 and t = T)."""
+    ramp = min(1.0, step / warmup) if warmup > 0 else 1.0
+    return ramp * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def piecewise(step: int, total: int, pieces: tuple[tuple[float, float], ...]) -> float:
+    """The factor of the piece that ``step`` falls in (pieces given as fractions of ``total``)."""
+    edge = 0.0
+    for fraction, factor in pieces:
+        edge += fraction * total
+        if step < edge:
+            return factor
+    return pieces[-1][1]
+
+
+def _parameter_groups(model: torch.nn.Module, opt: Optimization) -> list[dict]:
+    if not opt.weight_decay:
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    decay, keep = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (keep if any(tag in name for tag in opt.no_decay) else decay).append(param)
+    return [{"params": decay, "weight_decay": opt.weight_decay},
+            {"params": keep, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: torch.nn.Module, ctx: FitContext, opt: Optimization):
+    """(optimizer, scheduler, stepped per 'epoch' or per 'step') for ``opt``."""
+    groups = _parameter_groups(model, opt)
+    if opt.optimizer == "adam":
+        optimizer = torch.optim.Adam(groups, lr=ctx.lr, betas=opt.betas, eps=opt.eps)
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=ctx.lr, betas=opt.betas, eps=opt.eps,
+                                      weight_decay=0.0)
+    if opt.schedule == "epoch-cosine":
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(ctx.epochs, 1)), "epoch"
+    total = ctx.epochs * ctx.steps_per_epoch
+    if opt.schedule == "warmup-cosine":
+        factor = lambda t: warmup_cosine(t, opt.warmup_steps, total)  # noqa: E731
+    else:
+        factor = lambda t: piecewise(t, total, opt.pieces)  # noqa: E731
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
+
+
+def autocast_context(opt: Optimization):
+    if opt.autocast == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 class ModelState:
@@ -72,21 +168,24 @@ def train(
     step_loss: Callable[[torch.nn.Module, Any, Any], torch.Tensor],
     validate: Callable[[torch.nn.Module], dict[str, float]],
     score_key: str,
+    optimization: Optimization = Optimization(),
 ) -> TrainingState:
     """Train ``model`` for ``ctx.epochs`` and leave the best validation weights loaded."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=ctx.lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(ctx.epochs, 1))
+    optimizer, schedule, per = make_optimizer(model, ctx, optimization)
     state = _resume(model, optimizer, schedule, ctx)
+    sign = -1.0 if optimization.maximize else 1.0
     while state.epoch < ctx.epochs and not state.complete:
-        _run_epoch(model, optimizer, ctx, make_batch, step_loss, state)
-        schedule.step()
+        _run_epoch(model, optimizer, ctx, make_batch, step_loss, state,
+                   schedule if per == "step" else None, optimization)
+        if per == "epoch":
+            schedule.step()
         scores = validate(model)
         for name, value in scores.items():
             state.history.setdefault(f"val_{name}", []).append(float(value))
             if ctx.log:
                 ctx.log(f"val_{name}", float(value), state.epoch + 1)
-        if scores[score_key] < state.best_score:
-            state.best_score = float(scores[score_key])
+        if sign * scores[score_key] < state.best_score:
+            state.best_score = sign * float(scores[score_key])
             state.best_state = copy.deepcopy(model.state_dict())
         state.epoch += 1
         state.complete = state.epoch >= ctx.epochs
@@ -120,7 +219,8 @@ def _resume(model, optimizer, schedule, ctx: FitContext) -> TrainingState:
                          payload["history"], payload["complete"])
 
 
-def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state) -> None:
+def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state,
+               step_schedule=None, optimization: Optimization = Optimization()) -> None:
     rng = np.random.default_rng([ctx.seed, 21, state.epoch])
     torch.manual_seed(ctx.seed * 100_003 + state.epoch)
     model.train()
@@ -129,10 +229,13 @@ def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state) 
                disable=not ctx.progress, leave=False)
     for _ in bar:
         inputs, targets = make_batch(rng)
-        loss = step_loss(model, inputs, targets)
+        with autocast_context(optimization):
+            loss = step_loss(model, inputs, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if step_schedule is not None:
+            step_schedule.step()
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     state.history.setdefault("train_loss", []).append(float(np.mean(losses)))

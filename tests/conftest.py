@@ -48,3 +48,11 @@ def luvira_smoke(session_cache, smoke_corpus) -> Path:
     bank = RirBank(session_cache / "caches" / "rir-bank-luvira-v1.h5")
     return write_luvira_sim(session_cache / "data" / "luvira-sim-smoke", "smoke",
                             LibriSpeech(smoke_corpus), bank)
+
+
+@pytest.fixture(scope="session")
+def commands_smoke(session_cache) -> Path:
+    """The smoke-size speech-commands-tts stand-in, where the kws smoke profile looks for it."""
+    from perloc.datasets.synth.speech_commands_tts import write_commands
+
+    return write_commands(session_cache / "data" / "speech-commands-tts-smoke", "smoke")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from perloc.bench.core.batch import Batch
@@ -58,7 +58,8 @@ class FitContext:
 
     ``checkpoint`` is written after every epoch (atomically) and read back to resume an
     interrupted run; ``log(name, value, step)`` receives training curves; ``say`` prints
-    one-line progress messages.
+    one-line progress messages; ``options`` holds the profile recipe's method-specific
+    keys (e.g. ``warmup_epochs``, ``precision``) beyond the four common ones.
     """
 
     checkpoint: Any  # pathlib.Path
@@ -70,3 +71,4 @@ class FitContext:
     progress: bool = False
     log: Any = None  # Callable[[str, float, int], None] | None
     say: Any = None  # Callable[[str], None] | None
+    options: dict = field(default_factory=dict)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
-TIMING_FIELDS = ("created_at", "durations", "throughput")
+TIMING_FIELDS = ("created_at", "durations", "throughput", "efficiency")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class RunRecord:
     slices: dict[str, dict[str, Score]] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
     quantiles: dict[str, list[float]] = field(default_factory=dict)  # cell -> 0..100th percentile
+    confusion: dict[str, Any] = field(default_factory=dict)  # classes, counts[true][predicted]
+    efficiency: dict[str, Any] = field(default_factory=dict)  # params, macs, latency_ms, threads
     status: str = "ok"
     reason: str = ""
     created_at: str = ""

@@ -74,6 +74,8 @@ class TaskSpec:
     pivots: tuple[tuple[str, str], ...] = ()  # (row, column) condition pairs tabulated together
     error_cdf: bool = False  # keep percentiles of the primary metric's per-example values
     family: str = ""  # methods whose card names this task family run here too (e.g. "ssl")
+    confusion: bool = False  # keep confusion counts over the dataset's ``classes`` (classifiers)
+    efficiency: bool = False  # measure params, MACs and batch-1 CPU latency of each method
 
     def runs(self, card) -> bool:
         """Whether a method (by its card) belongs to this task or its family."""

@@ -42,7 +42,7 @@ class CommandsSize:
 
 SIZES = {
     "smoke": CommandsSize("smoke", 12, 1, 4, 5.0),
-    "default": CommandsSize("default", 60, 2, 24, 30.0),
+    "default": CommandsSize("default", 150, 2, 24, 30.0),
 }
 
 

@@ -87,19 +87,23 @@ class KWT(nn.Module):
         self.params = p = params
         n_tokens = 2 if p.distill else 1
         self.embed = nn.Linear(p.coefficients, p.dim)
-        self.tokens = nn.Parameter(torch.zeros(1, n_tokens, p.dim))
+        self.class_token = nn.Parameter(torch.zeros(1, 1, p.dim))
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, p.dim)) if p.distill else None
         self.pos = nn.Parameter(torch.zeros(1, p.frames + n_tokens, p.dim))
         self.blocks = nn.ModuleList(PostNormBlock(p.dim, p.heads, p.mlp_dim)
                                     for _ in range(p.depth))
         self.head = nn.Linear(p.dim, p.n_classes)
         self.dist_head = nn.Linear(p.dim, p.n_classes) if p.distill else None
         self.apply(_init)
-        for tensor in (self.tokens, self.pos):
+        for tensor in (self.class_token, self.dist_token, self.pos):
+            if tensor is None:
+                continue
             nn.init.trunc_normal_(tensor, std=INIT_STD, a=-2 * INIT_STD, b=2 * INIT_STD)
 
     def features(self, mfcc: Tensor) -> Tensor:
         x = self.embed(mfcc)
-        x = torch.cat([self.tokens.expand(len(x), -1, -1), x], dim=1) + self.pos
+        tokens = [self.class_token] + ([self.dist_token] if self.dist_token is not None else [])
+        x = torch.cat([t.expand(len(x), -1, -1) for t in tokens] + [x], dim=1) + self.pos
         for block in self.blocks:
             x = block(x)
         return x

@@ -80,3 +80,82 @@ def test_checkpoints_load_weights_only(tmp_path):
     payload = torch.load(tmp_path / "w.pt", weights_only=True)
     assert set(payload) >= {"model", "optimizer", "epoch", "best_state", "history"}
     assert np.isfinite(payload["best_score"])
+
+
+def test_warmup_cosine_schedule_at_zero_warmup_end_and_total():
+    from perloc.methods.training import warmup_cosine
+
+    total, warm = 1000, 100
+    assert warmup_cosine(0, warm, total) == 0.0
+    assert warmup_cosine(50, warm, total) == pytest.approx(0.5 * 0.5 * (1 + np.cos(np.pi * 0.05)))
+    assert warmup_cosine(warm, warm, total) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))
+    assert warmup_cosine(total, warm, total) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_piecewise_schedule_follows_its_fractions():
+    from perloc.methods.training import piecewise
+
+    pieces = ((1 / 3, 1.0), (1 / 3, 0.5), (1 / 6, 0.2), (1 / 6, 0.1))
+    factors = [piecewise(t, 120, pieces) for t in (0, 39, 40, 79, 80, 99, 100, 119, 500)]
+    assert factors == [1.0, 1.0, 0.5, 0.5, 0.2, 0.2, 0.1, 0.1, 0.1]
+
+
+def test_step_schedule_drives_the_learning_rate(tmp_path, monkeypatch):
+    from perloc.methods import training as tr
+
+    make_batch, step_loss, validate = _problem()
+    optimizers, seen = [], []
+    real = tr.make_optimizer
+
+    def spy(model, ctx, opt):
+        made = real(model, ctx, opt)
+        optimizers.append(made[0])
+        return made
+
+    def recording_loss(model, x, y):
+        seen.append(optimizers[0].param_groups[0]["lr"])
+        return step_loss(model, x, y)
+
+    monkeypatch.setattr(tr, "make_optimizer", spy)
+    train(_model(), _ctx(tmp_path / "s.pt", epochs=2), make_batch, recording_loss, validate,
+          score_key="mse", optimization=tr.Optimization(schedule="warmup-cosine", warmup_steps=10))
+    expected = [0.05 * tr.warmup_cosine(t, 10, 50) for t in range(50)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_weight_decay_skips_the_named_parameters():
+    from perloc.methods.kws.kwt import NO_DECAY
+    from perloc.methods.kws.kwt_model import KWT, KwtParams
+    from perloc.methods.training import Optimization, _parameter_groups
+
+    model = KWT(KwtParams(dim=16, mlp_dim=32, heads=1, depth=2, distill=True))
+    decay, keep = _parameter_groups(model, Optimization(weight_decay=0.1, no_decay=NO_DECAY))
+    names = {id(p): n for n, p in model.named_parameters()}
+    kept = {names[id(p)] for p in keep["params"]}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert {"pos", "class_token", "embed.bias", "blocks.0.norm1.weight"} <= kept
+    assert {"dist_token", "embed.weight", "blocks.0.qkv.weight", "head.weight"} <= decayed
+    assert decay["weight_decay"] == 0.1 and keep["weight_decay"] == 0.0
+    assert not any(n.endswith("bias") or "norm" in n for n in decayed)
+
+
+def test_bf16_autocast_trains_with_fp32_master_weights_and_maximize_keeps_the_best(tmp_path):
+    from perloc.methods.training import Optimization
+
+    make_batch, step_loss, _ = _problem()
+    scores = iter([1.0, 3.0, 2.0])
+    model = _model()
+    state = train(model, _ctx(tmp_path / "b.pt", epochs=3), make_batch, step_loss,
+                  lambda _: {"acc": next(scores)}, score_key="acc",
+                  optimization=Optimization(autocast="bf16", maximize=True))
+    assert model.weight.dtype == torch.float32
+    assert state.best_score == -3.0 and state.history["val_acc"] == [1.0, 3.0, 2.0]
+
+
+def test_bad_optimization_options_are_rejected():
+    from perloc.methods.training import Optimization
+
+    for kwargs in ({"optimizer": "sgd"}, {"schedule": "linear"}, {"autocast": "fp16"},
+                   {"schedule": "piecewise"}):
+        with pytest.raises(ValueError):
+            Optimization(**kwargs)

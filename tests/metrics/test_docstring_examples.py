@@ -7,7 +7,8 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["perloc.metrics.tdoa", "perloc.metrics.localization",
-                                    "perloc.metrics.bootstrap"])
+                                    "perloc.metrics.bootstrap",
+                                    "perloc.metrics.classification"])
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
