@@ -244,6 +244,25 @@ def perf_ngcc_cmd(mics: int, repeats: int, no_stacked: bool) -> None:
     click.echo(format_ngcc_perf(run_ngcc_perf(mics=mics, repeats=repeats, stacked=not no_stacked)))
 
 
+@perf_group.command("kws")
+@click.option("--sizes", default="kwt-1,kwt-3", show_default=True,
+              help="Comma-separated KWT sizes (kwt-1, kwt-2, kwt-3).")
+@click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--depth", default=None, type=click.IntRange(1, 48), help="Layers (default: 12).")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
+def perf_kws_cmd(sizes: str, batch: int, depth: int | None, repeats: int) -> None:
+    """MFCC front end and feature-cache rates; KWT training step fp32 vs bf16 autocast."""
+    from perloc.bench.perf.kws import format_kws_perf, run_kws_perf
+    from perloc.methods.kws.kwt_model import KWT_SIZES
+
+    names = tuple(s.strip() for s in sizes.split(",") if s.strip())
+    unknown = [n for n in names if n not in KWT_SIZES]
+    if unknown or not names:
+        raise UserError(f"--sizes: unknown KWT size {unknown[0] if unknown else sizes!r} "
+                        f"(known: {', '.join(KWT_SIZES)})")
+    click.echo(format_kws_perf(run_kws_perf(names, batch=batch, depth=depth, repeats=repeats)))
+
+
 cli.add_command(data_group)
 
 

@@ -87,12 +87,22 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
             path = Path(tmp) / "record.json"
             path.write_text(record.to_json())
             client.log_artifact(run.info.run_id, str(path))
-            if record.quantiles:
-                from perloc.bench.plots import plot_error_cdf
-
-                plot = plot_error_cdf(record.quantiles, Path(tmp) / "error_cdf.png",
-                                      f"{record.method} ({record.task}, {record.profile})")
+            for plot in _plots(record, Path(tmp)):
                 client.log_artifact(run.info.run_id, str(plot))
         client.set_terminated(run.info.run_id, "FINISHED" if record.status == "ok" else "FAILED")
         run_ids.append(run.info.run_id)
     return run_ids
+
+
+def _plots(record: RunRecord, folder: Path) -> list[Path]:
+    """The record's figures: error CDF (localization), confusion matrix (classification)."""
+    from perloc.bench.plots import plot_confusions, plot_error_cdf
+
+    title = f"{record.method} ({record.task}, {record.profile})"
+    plots = []
+    if record.quantiles:
+        plots.append(plot_error_cdf(record.quantiles, folder / "error_cdf.png", title))
+    if record.confusion:
+        plots.append(plot_confusions({record.method: record.confusion},
+                                     folder / "confusion.png", title))
+    return plots

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,16 @@ class DataRequest:
     data_root: Path | None
     cache_dir: Path
     progress: bool = False
+
+    def real_root(self, needs: str) -> Path | None:
+        """``--data-root``, else ``$PERLOC_DATA``, else None (use the stand-in); a profile that
+        needs real data without either is a UserError saying what it ``needs``."""
+        root = self.data_root or (Path(os.environ["PERLOC_DATA"])
+                                  if os.environ.get("PERLOC_DATA") else None)
+        if root is None and self.profile.needs_real_data:
+            raise UserError(f"--data-root: the {self.profile.name} profile needs {needs}; pass "
+                            "--data-root PATH or set PERLOC_DATA")
+        return root
 
 
 @dataclass(frozen=True)

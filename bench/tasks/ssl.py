@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
 from perloc.metrics.localization import SSL_METRICS
@@ -127,11 +123,7 @@ def _luvira(request: DataRequest):
     from perloc.datasets.synth.librispeech_tts import write_corpus
     from perloc.datasets.synth.luvira_sim import write_luvira_sim
 
-    root = request.data_root or (Path(os.environ["PERLOC_DATA"]) if os.environ.get("PERLOC_DATA")
-                                 else None)
-    if root is None and request.profile.needs_real_data:
-        raise UserError(f"--data-root: the {request.profile.name} profile needs the real LuViRA "
-                        "audio-only recordings; pass --data-root PATH or set PERLOC_DATA")
+    root = request.real_root("the real LuViRA audio-only recordings")
     if root is None:
         size, corpus = request.profile.dataset["size"], request.profile.dataset["corpus"]
         speech = LibriSpeech(write_corpus(request.cache_dir / "data" / f"librispeech-tts-{corpus}",

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
 from perloc.metrics.tdoa import TDOA_METRICS
@@ -76,21 +72,12 @@ REPORTED = (
 )
 
 
-def _speech_root(request: DataRequest) -> Path | None:
-    root = request.data_root or (Path(os.environ["PERLOC_DATA"]) if os.environ.get("PERLOC_DATA")
-                                 else None)
-    if root is None and request.profile.needs_real_data:
-        raise UserError(f"--data-root: the {request.profile.name} profile needs real LibriSpeech "
-                        "test-clean; pass --data-root PATH or set PERLOC_DATA")
-    return root
-
-
 def speech_corpus(request: DataRequest):
     """The LibriSpeech corpus: real under --data-root/PERLOC_DATA, else the TTS stand-in."""
     from perloc.datasets.librispeech import LibriSpeech
     from perloc.datasets.synth.librispeech_tts import write_corpus
 
-    root = _speech_root(request)
+    root = request.real_root("real LibriSpeech test-clean")
     if root is None:
         size = request.profile.dataset["corpus"]
         root = write_corpus(request.cache_dir / "data" / f"librispeech-tts-{size}", size,

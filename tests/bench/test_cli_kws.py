@@ -54,6 +54,18 @@ def test_a_parameter_variant_gets_its_own_leaderboard_row(capsys, workspace):
     assert "kwt-1 [precision=bf16]" in (workspace / "leaderboards" / "kws.md").read_text()
 
 
+def test_mlflow_gets_the_training_curves_and_the_confusion_matrix(capsys, workspace):
+    from mlflow.tracking import MlflowClient
+
+    assert invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "ds-cnn").code == 0
+    client = MlflowClient(f"sqlite:///{workspace / 'results' / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("kws").experiment_id])[0]
+    curve = client.get_metric_history(run.info.run_id, "train/val_accuracy")
+    assert [m.step for m in curve] == [1, 2]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"record.json", "confusion.png"} <= artifacts
+
+
 @pytest.mark.parametrize("argv,needles", [
     (("-p", "precision=fp16"), ("precision",)),
     (("-m", "kwt-1", "-p", "depth=0"), ("depth",)),
@@ -97,3 +109,12 @@ def test_real_layout_without_marker_is_reported_as_real(capsys, workspace, tmp_p
                     str(root), "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)[0]["dataset"]["provenance"]["kind"] == "real"
+
+
+def test_the_35_class_task_runs_the_same_methods(capsys):
+    result = invoke(capsys, "run", "kws-35", "--profile", "smoke", "-m", "ds-cnn", "--json")
+    assert result.code == 0, result.err
+    (record,) = json.loads(result.out)
+    assert np.array(record["confusion"]["counts"]).shape == (35, 35)
+    assert "backward" in record["confusion"]["classes"]
+    assert record["dataset"]["classes"] == 35

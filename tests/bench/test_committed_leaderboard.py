@@ -11,7 +11,7 @@ from perloc.bench.core.registry import TASKS
 BOARDS = Path(__file__).resolve().parents[2] / "leaderboards"
 
 
-@pytest.mark.parametrize("task", ["tdoa", "ssl"])
+@pytest.mark.parametrize("task", ["tdoa", "ssl", "kws", "kws-35"])
 def test_committed_smoke_numbers_reproduce(capsys, monkeypatch, task):
     assert (BOARDS / f"{task}.json").exists(), f"leaderboards/{task}.json is not committed"
     monkeypatch.setenv("PERLOC_LEADERBOARDS", str(BOARDS))
@@ -19,15 +19,25 @@ def test_committed_smoke_numbers_reproduce(capsys, monkeypatch, task):
     assert outcome.code == 0, outcome.out + outcome.err
 
 
-@pytest.mark.parametrize(("task", "method", "mae"), [("tdoa", "gcc-phat", 6.84),
-                                                     ("ssl", "wav2pos", 14.2)])
-def test_committed_board_has_default_and_reported_tables(task, method, mae):
+@pytest.mark.parametrize(("task", "method", "metric", "value"), [
+    ("tdoa", "gcc-phat", "mae_cm", 6.84), ("ssl", "wav2pos", "mae_cm", 14.2),
+    ("kws", "kwt-1", "accuracy", 97.72)])
+def test_committed_board_has_default_and_reported_tables(task, method, metric, value):
     board = json.loads((BOARDS / f"{task}.json").read_text())
     assert {"smoke/synthetic", "default/synthetic"} <= set(board["sections"])
     methods = {e["method"] for e in board["sections"]["default/synthetic"]["entries"]}
     assert set(TASKS.get(task).default_methods) <= methods
-    assert any(r["method"] == method and r["scores"].get("mae_cm") == mae
+    assert any(r["method"] == method and r["scores"].get(metric) == value
                for r in board["reported"])
     markdown = (BOARDS / f"{task}.md").read_text()
     assert "Reported in the papers (not reproduced here)" in markdown
     assert "/tmp/" not in markdown and "/work/" not in json.dumps(board)
+
+
+def test_every_trained_kws_model_is_clearly_above_chance():
+    """Default profile, 12 classes (chance 8.3 %): each CI's lower end above 5x chance."""
+    board = json.loads((BOARDS / "kws.json").read_text())
+    entries = board["sections"]["default/synthetic"]["entries"]
+    assert len(entries) >= 4
+    for entry in entries:
+        assert entry["scores"]["accuracy"]["ci_low"] > 5 * 100 / 12, entry["method"]

@@ -6,18 +6,9 @@ import pytest
 import torch
 
 from perloc.methods.kws.ds_cnn_model import DsCnn, DsCnnParams, same_padding
+from tests.methods.kws.fit_helpers import fit_two_classes, two_class_batch
 
 SMALL = DsCnnParams(filters=16, blocks=2)
-
-
-def two_class_batch(n: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class 0 has a positive mean in the first half of the frames, class 1 in the second."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 98, 40, generator=gen)
-    y = torch.arange(n) % 2
-    x[y == 0, :49] += 1.0
-    x[y == 1, 49:] += 1.0
-    return x, y
 
 
 @pytest.mark.parametrize(("n_classes", "count"), [(12, 414_012), (35, 420_383)])
@@ -86,25 +77,7 @@ def test_bad_shapes_and_dropout_are_rejected(field, value, message):
         DsCnnParams(**{field: value})
 
 
-def train_accuracy(model, x, y) -> float:
-    """Accuracy on (x, y) in eval mode; the model is returned to training mode."""
-    with torch.no_grad():
-        accuracy = (model.eval()(x).argmax(-1) == y).float().mean().item()
-    model.train()
-    return accuracy
-
-
 def test_small_config_fits_two_synthetic_classes():
     """100 % train accuracy within 60 Adam steps (checked every 2; stops once reached)."""
     torch.manual_seed(0)
-    model = DsCnn(SMALL).train()
-    x, y = two_class_batch(16)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    accuracy = 0.0
-    for step in range(1, 61):
-        optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        optimiser.step()
-        if step % 2 == 0 and (accuracy := train_accuracy(model, x, y)) == 1.0:
-            break
-    assert accuracy == 1.0
+    assert fit_two_classes(DsCnn(SMALL)) == 1.0

@@ -1,0 +1,94 @@
+"""CPU cost of the keyword-spotting pipeline: front end, feature cache, KWT training steps.
+
+1. ``mfcc_clips_per_s``: the torch MFCC front end on a batch of ``clips`` random 1-s clips
+   (chunks of 256, as the feature cache computes them);
+2. ``cache_clips_per_s``: reading the same MFCCs back from the HDF5 feature cache, and
+   ``cache_speedup`` = cache read rate / front-end rate (what epochs after the first save);
+3. per KWT size: one training step (forward, label-smoothed CE, backward, AdamW) on a batch of
+   ``batch`` MFCCs, fp32 against bf16 autocast (fp32 master weights), ``bf16_speedup`` =
+   fp32 ms / bf16 ms.
+
+Times are medians of ``repeats`` after a warm-up, on ``THREADS`` torch threads.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tabulate import tabulate
+
+from perloc.bench.perf.timing import median_seconds
+from perloc.datasets.feature_cache import FeatureCache
+from perloc.datasets.kws_data import mfcc_features
+from perloc.methods.kws.kwt_model import KWT, KWT_SIZES
+from perloc.methods.training import Optimization, autocast_context
+
+THREADS = 2
+
+
+def _step_ms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str,
+             repeats: int) -> float:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = Optimization(autocast="bf16" if precision == "bf16" else None)
+
+    def step() -> None:
+        with autocast_context(opt):
+            loss = F.cross_entropy(model(x).float(), y, label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return 1e3 * median_seconds(step, repeats)
+
+
+def _frontend_rates(clips: int, repeats: int) -> dict:
+    audio = (0.1 * np.random.default_rng(0).standard_normal((clips, 16_000))).astype(np.float32)
+    compute_s = median_seconds(lambda: mfcc_features(audio), repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FeatureCache(Path(tmp) / "features.h5")
+        cache.get(("perf", clips), lambda: mfcc_features(audio))
+        read_s = median_seconds(lambda: cache.get(("perf", clips), lambda: None), repeats)
+    return {"clips": clips, "mfcc_clips_per_s": clips / compute_s,
+            "cache_clips_per_s": clips / read_s, "cache_speedup": compute_s / read_s}
+
+
+def run_kws_perf(sizes: tuple[str, ...] = ("kwt-1", "kwt-3"), batch: int = 64,
+                 depth: int | None = None, clips: int = 1024, repeats: int = 3) -> dict:
+    """Front-end and cache rates, and fp32 / bf16 training-step times per KWT size."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        out = _frontend_rates(clips, repeats)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, 98, 40, generator=gen)
+        y = torch.randint(0, 12, (batch,), generator=gen)
+        steps = []
+        for name in sizes:
+            params = KWT_SIZES[name] if depth is None else \
+                KWT_SIZES[name].__class__(**{**vars(KWT_SIZES[name]), "depth": depth})
+            torch.manual_seed(0)
+            model = KWT(params).train()
+            fp32 = _step_ms(model, x, y, "fp32", repeats)
+            bf16 = _step_ms(model, x, y, "bf16", repeats)
+            steps.append({"model": name, "depth": params.depth, "batch": batch,
+                          "fp32_ms": fp32, "bf16_ms": bf16, "bf16_speedup": fp32 / bf16})
+        out["steps"] = steps
+        out["threads"] = THREADS
+        return out
+    finally:
+        torch.set_num_threads(previous)
+
+
+def format_kws_perf(result: dict) -> str:
+    head = (f"MFCC front end: {result['mfcc_clips_per_s']:.0f} clips/s; HDF5 feature cache read: "
+            f"{result['cache_clips_per_s']:.0f} clips/s ({result['cache_speedup']:.1f}x), "
+            f"{result['clips']} clips, {result['threads']} threads")
+    rows = [[s["model"], s["depth"], s["batch"], f"{s['fp32_ms']:.0f}", f"{s['bf16_ms']:.0f}",
+             f"{s['bf16_speedup']:.2f}x"] for s in result["steps"]]
+    table = tabulate(rows, headers=["model", "layers", "batch", "fp32 step ms",
+                                    "bf16 autocast step ms", "bf16 speed-up"])
+    return f"{head}\n\n{table}"
