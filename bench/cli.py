@@ -13,7 +13,8 @@ from tabulate import tabulate
 from perloc.bench.cli_data import data_group
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.ranges import parse_range, parse_where
+from perloc.bench.ranges import parse_range, parse_seeds, parse_where
+from perloc.bench.status import sweep_summary
 from perloc.bench.workspace import Workspace
 
 
@@ -82,28 +83,60 @@ def _where(snr: str | None, t60: str | None, conditions: tuple[str, ...] = ()) -
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable); default: the task's.")
 @click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seeds", default=None, help="Seed range LO:HI (inclusive) or list a,b,c; overrides --seed.")
 @click.option("--snr", default=None, help="Inclusive SNR range LO:HI (dB) of the grid.")
 @click.option("--t60", default=None, help="Inclusive T60 range LO:HI (s) of the grid.")
 @click.option("-w", "--where", "conditions", multiple=True,
               help="Condition selection COND=LO:HI or COND=a,b (e.g. mics=5:9, setup=1_a).")
+@click.option("--split", "split", multiple=True,
+              help="Condition to split into one cell per grid value (repeatable).")
 @click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Real dataset root (else $PERLOC_DATA, else the stand-in).")
+@click.option("--executor", default="local", show_default=True, help="local | ray")
+@click.option("--jobs", default=1, show_default=True, type=int,
+              help="Worker processes (local); 1 runs in this process.")
+@click.option("--address", default=None, help="Ray cluster address (default: start one locally).")
+@click.option("--rerun", is_flag=True, help="Recompute cells that already have a record.")
 @click.option("--publish", is_flag=True, help="Update leaderboards/<task>.json and .md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
-def run_cmd(task_name, methods, profile, seed, snr, t60, conditions, params, data_root, publish,
-            as_json):
-    """Evaluate methods on TASK; records go to results/runs and MLflow."""
-    from perloc.bench.session import results_table, run_methods
+def run_cmd(task_name, methods, profile, seed, seeds, snr, t60, conditions, split, params,
+            data_root, executor, jobs, address, rerun, publish, as_json):
+    """Evaluate methods on TASK as a sweep of cells; records go to results/runs and MLflow.
 
-    records = run_methods(task_name, methods, profile=profile, seed=seed,
-                          where=_where(snr, t60, conditions),
+    Cells already finished are reused (--rerun recomputes them); failed cells are retried.
+    Exit status 1 when a cell failed, 130 when interrupted before every cell ran.
+    """
+    from perloc.bench.session import SweepOptions, results_table, run_methods
+
+    options = SweepOptions(seeds=parse_seeds(seeds) if seeds else (seed,), split=split,
+                           executor=executor, jobs=jobs, address=address, rerun=rerun)
+    outcome = run_methods(task_name, methods, profile=profile, where=_where(snr, t60, conditions),
                           overrides=params, data_root=data_root, publish=publish,
-                          progress=_progress(), say=_say)
+                          progress=_progress(), say=_say, sweep=options)
+    records = outcome.records
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in records], indent=1))
-    else:
-        click.echo(results_table(task_name, records))
+    elif len(options.seeds) == 1 and not split:
+        click.echo(results_table(task_name, [r for r in records if r.status == "ok"]))
+    _say(sweep_summary(outcome, len(records) + outcome.not_started))
+    if outcome.not_started:
+        sys.exit(130)
+    if outcome.failed:
+        sys.exit(1)
+
+
+@cli.command("status")
+@click.argument("task_name", metavar="[TASK]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
+def status_cmd(task_name, as_json):
+    """Finished, failed and pending cells of the recorded sweeps (from the records)."""
+    from perloc.bench.status import format_status, sweep_states
+
+    if task_name is not None:
+        TASKS.get(task_name)  # unknown task: one error line
+    states = sweep_states(Workspace.from_env(), task_name)
+    click.echo(json.dumps(states, indent=1) if as_json else format_status(states))
 
 
 @cli.command("compare")

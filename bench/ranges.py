@@ -44,3 +44,25 @@ def parse_where(flag: str, items: tuple[str, ...] | list[str]) -> dict[str, tupl
                 raise
             where[name] = tuple(v.strip() for v in value.split(",") if v.strip())
     return where
+
+
+MAX_SEEDS = 10_000
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0:4"`` -> (0, 1, 2, 3, 4) (inclusive); ``"1,5,9"`` -> (1, 5, 9); ``"3"`` -> (3,)."""
+    try:
+        if ":" in text:
+            lo, hi = (int(p) for p in text.split(":"))
+            seeds = tuple(range(lo, hi + 1))
+        else:
+            seeds = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise UserError(f"--seeds: {text!r} is not LO:HI or a comma-separated list of "
+                        "integers") from None
+    if not seeds:
+        raise UserError(f"--seeds: {text!r} selects no seed (LO > HI)")
+    if len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UserError(f"--seeds: {text!r} must name distinct non-negative seeds "
+                        f"(at most {MAX_SEEDS})")
+    return seeds

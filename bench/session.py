@@ -1,7 +1,8 @@
 """What ``bench run`` and ``bench regress`` do: evaluate, then store, mirror and publish.
 
-All evaluation happens before anything is written, so bad input leaves no partial records,
-MLflow runs or leaderboards behind.
+``bench run`` is a sweep (``bench/sweep.py``): the driver checks flags and prepares every
+dataset before any cell runs, so bad input leaves no partial records, MLflow runs or
+leaderboards behind; then records are written cell by cell as they finish.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from perloc.bench.runner import (
     prepare_dataset,
     resolve_params,
 )
+from perloc.bench.sweep_run import SweepOutcome
 from perloc.bench.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -44,28 +46,6 @@ def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str]) -> lis
     return names
 
 
-def evaluate_all(task_name: str, methods: list[str], *, profile: str, seed: int, where: dict,
-                 overrides: dict, data_root: Path | None, workspace: Workspace, progress: bool,
-                 say: Say) -> list[RunRecord]:
-    task = TASKS.get(task_name)
-    start = time.perf_counter()
-    dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
-                              workspace=workspace, progress=progress)
-    dataset.prepared  # noqa: B018  (load audio and RIRs once, before any method runs)
-    say(f"{task.name}/{profile}: dataset {dataset.name} {dataset.version} "
-        f"({dataset.provenance.kind}) ready in {time.perf_counter() - start:.1f} s")
-    if hasattr(dataset, "bank"):
-        say(dataset.bank.stats.describe())
-    records = []
-    for name in methods:
-        record = evaluate(task, name, profile, seed, where, data_root=data_root,
-                          overrides=overrides, workspace=workspace, dataset=dataset,
-                          progress=progress, say=say)
-        say(f"  {name}: {record.status} in {record.durations['total_s']:.1f} s")
-        records.append(record)
-    return records
-
-
 def results_table(task_name: str, records: list[RunRecord]) -> str:
     task = TASKS.get(task_name)
     board = leaderboard.update_board({"sections": {}}, task, records)
@@ -76,29 +56,56 @@ def results_table(task_name: str, records: list[RunRecord]) -> str:
     return "\n\n".join(tables)
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepOptions:
+    """How ``bench run`` spreads its cells: seeds, condition chunks, executor, re-run."""
+
+    seeds: tuple[int, ...] = (0,)
+    split: tuple[str, ...] = ()
+    executor: str = "local"
+    jobs: int = 1
+    address: str | None = None
+    rerun: bool = False
+
+
 def run_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,
                 where: dict | None = None, overrides=(), data_root: Path | None = None,
-                publish: bool = False, progress: bool = False, say: Say = _quiet
-                ) -> list[RunRecord]:
-    """Evaluate, then save records, log them to MLflow and optionally publish the leaderboard."""
+                publish: bool = False, progress: bool = False, say: Say = _quiet,
+                sweep: SweepOptions | None = None) -> SweepOutcome:
+    """Plan the cells, run the unfinished ones (records and MLflow runs written as they
+    finish), then optionally publish the leaderboard. Bad input fails before any write."""
+    from perloc.bench.executors import make_executor
+    from perloc.bench.sweep import plan
+    from perloc.bench.sweep_run import execute
+
     workspace = Workspace.from_env()
+    sweep = sweep or SweepOptions(seeds=(seed,))
     names = resolve_methods(task_name, methods)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
     spec = TASKS.get(task_name).profile(profile)
     for name in names:
         resolve_params(METHODS.get(name), spec, overrides)  # bad -p fails before any work
+    if publish and sweep.split:
+        raise UserError("--publish: leaderboards take whole-grid cells; drop --split")
+    executor = make_executor(sweep.executor, sweep.jobs, sweep.address)
     workspace.check_writable()
-    records = evaluate_all(task_name, names, profile=profile, seed=seed, where=where or {},
-                           overrides=overrides, data_root=data_root, workspace=workspace,
-                           progress=progress, say=say)
-    for record in records:
-        store.save(workspace.runs, record)
-    tracking.log_records(records, workspace.tracking_uri, workspace.results / "mlartifacts")
+    if hasattr(executor, "start"):
+        executor.start()
+    start = time.perf_counter()
+    cells = plan(task_name, names, profile=profile, seeds=list(sweep.seeds), where=where or {},
+                 split=sweep.split, overrides=overrides, data_root=data_root,
+                 workspace=workspace, progress=progress)
+    say(f"{task_name}/{profile}: {len(cells)} cells planned, datasets ready in "
+        f"{time.perf_counter() - start:.1f} s")
+    command = {"methods": names, "seeds": list(sweep.seeds), "split": list(sweep.split),
+               "where": {k: list(v) for k, v in (where or {}).items()}, "overrides": overrides}
+    outcome = execute(cells, executor, workspace, rerun=sweep.rerun, command=command, say=say)
     say(f"records: {workspace.runs / task_name / profile}; MLflow: {workspace.tracking_uri}")
-    if publish:
-        leaderboard.publish(workspace.leaderboards, TASKS.get(task_name), records)
+    ok = [r for r in outcome.records if r.status == "ok"]
+    if publish and ok:
+        leaderboard.publish(workspace.leaderboards, TASKS.get(task_name), ok)
         say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task_name, '.md')}")
-    return records
+    return outcome
 
 
 def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default", seed: int = 0,

@@ -1,8 +1,15 @@
-"""MLflow mirror of run records: one experiment per task, one run per record, batched writes.
+"""MLflow mirror of run records: one experiment per task, one run per cell, batched writes.
 
 The JSON record is the source of truth; this writes params, overall and per-slice metrics
 and tags in one ``log_batch`` call and attaches the record as an artifact. Only the driver
 process calls it (a SQLite store must have one writer).
+
+Logging is idempotent per cell: a run carries its cell's key (``cell_key``) and its record's
+creation time (``record_created``). A record already logged (same key and creation time, run
+terminated) is skipped; any other run of that cell (an older record, a run left unfinished by
+a killed driver) is deleted before the new one is logged, so a cell has exactly one run.
+Works against a local SQLite store and an ``http://`` tracking server alike; with a server,
+artifacts go where the server says (its ``--artifacts-destination``).
 """
 
 from __future__ import annotations
@@ -50,15 +57,33 @@ def _tags(record: RunRecord) -> dict[str, str]:
     return {"dataset": record.dataset.get("name", ""), "dataset_version": record.dataset.get("version", ""),
             "provenance": provenance.get("kind", ""), "profile": record.profile,
             "git_sha": record.git_sha, "cell_key": record.key, "status": record.status,
+            "record_created": record.created_at,
             "mlflow.runName": f"{record.method}-{record.profile}-s{record.seed}"}
 
 
-def _experiment_id(client, task: str, artifact_root: Path | None) -> str:
+def _experiment_id(client, task: str, artifact_root: Path | None, uri: str) -> str:
     found = client.get_experiment_by_name(task)
     if found is not None:
         return found.experiment_id
-    location = (artifact_root / task).as_uri() if artifact_root else None
+    local = artifact_root and not uri.startswith(("http://", "https://", "databricks"))
+    location = (artifact_root / task).as_uri() if local else None
     return client.create_experiment(task, artifact_location=location)
+
+
+def _already_logged(client, experiment: str, record: RunRecord) -> bool:
+    """True when this record's run exists; other runs of the same cell are deleted."""
+    runs = client.search_runs([experiment], filter_string=f"tags.cell_key = '{record.key}'",
+                              max_results=50)
+    for run in runs:
+        if (run.data.tags.get("record_created") == record.created_at
+                and run.info.status in ("FINISHED", "FAILED")):
+            for other in runs:
+                if other.info.run_id != run.info.run_id:
+                    client.delete_run(other.info.run_id)
+            return True
+    for run in runs:
+        client.delete_run(run.info.run_id)
+    return False
 
 
 def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None = None) -> list[str]:
@@ -71,7 +96,9 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
     client = MlflowClient(tracking_uri=uri)
     run_ids = []
     for record in records:
-        experiment = _experiment_id(client, record.task, artifact_root)
+        experiment = _experiment_id(client, record.task, artifact_root, uri)
+        if record.key and _already_logged(client, experiment, record):
+            continue
         run = client.create_run(experiment, tags=_tags(record))
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in _metrics(record).items()]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perloc.datasets.h5store import open_store
+from perloc.datasets.h5store import open_store, read_store
 
 CACHE_VERSION = 1
 
@@ -32,13 +32,20 @@ class FeatureCache:
 
     def ensure(self, parts, compute: Callable[[], np.ndarray]) -> None:
         """Compute and store the array unless the cache holds it (without reading it back)."""
-        with open_store(self.path, "feature cache") as store:
-            if cache_key(parts) in store:
-                return
+        reader = read_store(self.path)
+        if reader is not None:
+            with reader as store:
+                if cache_key(parts) in store:
+                    return
         self.get(parts, compute)
 
     def get(self, parts, compute: Callable[[], np.ndarray]) -> np.ndarray:
         key = cache_key(parts)
+        reader = read_store(self.path)  # read-only first: many processes may read at once
+        if reader is not None:
+            with reader as store:
+                if key in store:
+                    return store[key][()]
         with open_store(self.path, "feature cache") as store:
             if key in store:
                 return store[key][()]

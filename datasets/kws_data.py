@@ -128,6 +128,7 @@ class KwsTest:
         is reported before any method runs."""
         for split in ("training", "validation"):
             self.clips.check(split)
+        self.clips.commands.background  # noqa: B018  (training needs the noise recordings)
         return self.clips.features("testing"), self.clips.labels("testing")
 
     @property

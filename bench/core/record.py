@@ -52,6 +52,7 @@ class RunRecord:
     efficiency: dict[str, Any] = field(default_factory=dict)  # params, macs, latency_ms, threads
     status: str = "ok"
     reason: str = ""
+    traceback: str = ""  # of a failed cell
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
 

@@ -16,7 +16,8 @@ def test_learned_method_trains_once_then_uses_the_cache(capsys, workspace):
     checkpoints = list((workspace / "results" / "checkpoints" / "tdoa").glob("pgcc-phat-ce-*.pt"))
     assert len(checkpoints) == 1
 
-    second = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "pgcc-phat-ce", "--json")
+    second = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "pgcc-phat-ce", "--json",
+                    "--rerun")
     assert "using cached checkpoint" in second.err
     again = json.loads(second.out)[0]
     assert again["durations"]["fit_s"] == 0.0

@@ -57,7 +57,8 @@ def test_same_seed_same_numbers(capsys, workspace):
     from perloc.bench.core.record import RunRecord
 
     first = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "gcc-phat", "--json")
-    second = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "gcc-phat", "--json")
+    second = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "gcc-phat", "--json",
+                    "--rerun")
     a, b = (RunRecord.from_dict(json.loads(o.out)[0]) for o in (first, second))
     assert a.comparable() == b.comparable()
     assert a.durations != {} and a.created_at != b.created_at

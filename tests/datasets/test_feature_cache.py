@@ -1,6 +1,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from perloc.datasets.feature_cache import FeatureCache
 from perloc.methods.layers.mfcc import MfccParams
@@ -32,3 +33,32 @@ def test_corrupt_cache_file_is_replaced(tmp_path):
     path = tmp_path / "features.h5"
     path.write_bytes(b"not hdf5")
     assert FeatureCache(path).get(["k"], lambda: np.full(3, 7.0)).tolist() == [7.0, 7.0, 7.0]
+
+
+def test_a_locked_store_is_waited_for_and_never_replaced(tmp_path, monkeypatch):
+    import h5py
+
+    from perloc.datasets import h5store
+
+    path = tmp_path / "shared.h5"
+    with h5py.File(path, "w") as handle:
+        handle["x"] = np.arange(3)
+    real = h5py.File
+    calls = {"n": 0}
+
+    def locked(name, mode="r", *args, **kwargs):
+        calls["n"] += 1
+        if mode == "a" and calls["n"] < 4:
+            raise OSError("Unable to synchronously open file (unable to lock file, errno = 11)")
+        return real(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(h5store.h5py, "File", locked)
+    with h5store.open_store(path, "test store") as store:  # waits out three lock failures
+        assert list(store["x"][()]) == [0, 1, 2]
+    monkeypatch.setattr(h5store, "LOCK_WAIT_S", 0.0)
+    calls["n"] = 0
+    with pytest.raises(OSError, match="lock"):
+        h5store.open_store(path, "test store")
+    assert path.exists()
+    with h5store.read_store(path) as store:  # readers are not blocked by the failing mode
+        assert "x" in store

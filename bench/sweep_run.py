@@ -1,0 +1,123 @@
+"""The sweep driver: skip finished cells, run the rest on an executor, write as they finish.
+
+Only this process writes: each finished cell's record (atomically) and its MLflow run, under
+the results lock. On SIGINT the executor stops handing out cells, the cells in flight finish
+and are written, and the cells never started stay pending (a second SIGINT aborts at once).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from perloc.bench import store, tracking
+from perloc.bench.core.record import RunRecord
+from perloc.bench.locking import results_lock
+from perloc.bench.sweep import (
+    Cell,
+    as_record,
+    run_cell,
+    set_progress_printer,
+    write_manifest,
+)
+from perloc.bench.workspace import Workspace
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class SweepOutcome:
+    records: list[RunRecord] = field(default_factory=list)  # one per finished cell, plan order
+    ran: int = 0
+    reused: int = 0
+    not_started: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.records if r.status != "ok"]
+
+
+def _stored(workspace: Workspace, cells: list[Cell]) -> dict[str, RunRecord]:
+    wanted = {c.key for c in cells}
+    found = {}
+    for task, profile in {(c.task, c.profile) for c in cells}:
+        for record in store.load_all(workspace.runs, task, profile):
+            if record.key in wanted:
+                found[record.key] = record
+    return found
+
+
+def _write(workspace: Workspace, record: RunRecord) -> None:
+    with results_lock(workspace.results):
+        store.save(workspace.runs, record)
+        tracking.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
+
+
+class _Interrupts:
+    """First SIGINT: stop scheduling (in-flight cells finish); second: KeyboardInterrupt."""
+
+    def __init__(self, executor, say: Say) -> None:
+        self.executor, self.say, self.count = executor, say, 0
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        self.executor.stopping = True
+        self.say("interrupt: no new cells are started; waiting for the running ones "
+                 "(Ctrl-C again to abort)")
+
+
+def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = False,
+            command: dict | None = None, say: Say = lambda _: None) -> SweepOutcome:
+    """Run the cells that have no ``ok`` record (all with ``rerun``); records in plan order."""
+    start = time.perf_counter()
+    stored = {} if rerun else _stored(workspace, cells)
+    done: dict[str, RunRecord] = {}
+    todo = []
+    for cell in cells:
+        record = stored.get(cell.key)
+        if record is not None and record.status == "ok":
+            done[cell.key] = record
+        else:
+            todo.append(cell)
+    outcome = SweepOutcome(reused=len(done))
+    if cells:
+        write_manifest(workspace, cells, command or {})
+    for record in done.values():  # a driver killed before logging left no MLflow run
+        _write_mlflow_only(workspace, record)
+    if done:
+        say(f"{len(done)} of {len(cells)} cells already finished (records reused; --rerun "
+            "to recompute)")
+    if todo:
+        say(f"running {len(todo)} cells on {executor.describe()}")
+    set_progress_printer(say)
+    with _Interrupts(executor, say):
+        for cell, result in executor.run(todo, run_cell):
+            record = as_record(cell, result)
+            _write(workspace, record)
+            done[cell.key] = record
+            outcome.ran += 1
+            seconds = record.durations.get("total_s")
+            say(f"  [{outcome.ran}/{len(todo)}] {cell.label()}: {record.status}"
+                + (f" in {seconds:.1f} s" if seconds else f" ({record.reason})"
+                   if record.reason else ""))
+    outcome.records = [done[c.key] for c in cells if c.key in done]
+    outcome.not_started = len(cells) - len(outcome.records)
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _write_mlflow_only(workspace: Workspace, record: RunRecord) -> None:
+    with results_lock(workspace.results):
+        tracking.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
