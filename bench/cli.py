@@ -97,11 +97,16 @@ def _where(snr: str | None, t60: str | None, conditions: tuple[str, ...] = ()) -
 @click.option("--jobs", default=1, show_default=True, type=int,
               help="Worker processes (local); 1 runs in this process.")
 @click.option("--address", default=None, help="Ray cluster address (default: start one locally).")
+@click.option("--cpus-per-cell", default=1.0, show_default=True, type=click.FloatRange(0.01),
+              help="Ray: CPUs each cell declares (its torch threads).")
+@click.option("--gpus-per-cell", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Ray: GPUs each cell declares.")
 @click.option("--rerun", is_flag=True, help="Recompute cells that already have a record.")
 @click.option("--publish", is_flag=True, help="Update leaderboards/<task>.json and .md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
 def run_cmd(task_name, methods, profile, seed, seeds, snr, t60, conditions, split, params,
-            data_root, executor, jobs, address, rerun, publish, as_json):
+            data_root, executor, jobs, address, cpus_per_cell, gpus_per_cell, rerun, publish,
+            as_json):
     """Evaluate methods on TASK as a sweep of cells; records go to results/runs and MLflow.
 
     Cells already finished are reused (--rerun recomputes them); failed cells are retried.
@@ -110,7 +115,8 @@ def run_cmd(task_name, methods, profile, seed, seeds, snr, t60, conditions, spli
     from perloc.bench.session import SweepOptions, results_table, run_methods
 
     options = SweepOptions(seeds=parse_seeds(seeds) if seeds else (seed,), split=split,
-                           executor=executor, jobs=jobs, address=address, rerun=rerun)
+                           executor=executor, jobs=jobs, address=address, rerun=rerun,
+                           cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
     outcome = run_methods(task_name, methods, profile=profile, where=_where(snr, t60, conditions),
                           overrides=params, data_root=data_root, publish=publish,
                           progress=_progress(), say=_say, sweep=options)

@@ -66,6 +66,8 @@ class SweepOptions:
     jobs: int = 1
     address: str | None = None
     rerun: bool = False
+    cpus_per_cell: float = 1.0  # Ray: resources each cell's task declares
+    gpus_per_cell: float = 0.0
 
 
 def run_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,
@@ -87,7 +89,8 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
         resolve_params(METHODS.get(name), spec, overrides)  # bad -p fails before any work
     if publish and sweep.split:
         raise UserError("--publish: leaderboards take whole-grid cells; drop --split")
-    executor = make_executor(sweep.executor, sweep.jobs, sweep.address)
+    executor = make_executor(sweep.executor, sweep.jobs, sweep.address, sweep.cpus_per_cell,
+                             sweep.gpus_per_cell)
     workspace.check_writable()
     if hasattr(executor, "start"):
         executor.start()
