@@ -102,7 +102,8 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
         f"{time.perf_counter() - start:.1f} s")
     command = {"methods": names, "seeds": list(sweep.seeds), "split": list(sweep.split),
                "where": {k: list(v) for k, v in (where or {}).items()}, "overrides": overrides}
-    outcome = execute(cells, executor, workspace, rerun=sweep.rerun, command=command, say=say)
+    outcome = execute(cells, executor, workspace, rerun=sweep.rerun, command=command, say=say,
+                      progress=progress)
     say(f"records: {workspace.runs / task_name / profile}; MLflow: {workspace.tracking_uri}")
     ok = [r for r in outcome.records if r.status == "ok"]
     if publish and ok:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from perloc.bench import store
+from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import TASKS
 from perloc.bench.executors import CellFailure
@@ -43,12 +44,13 @@ from perloc.bench.workspace import Workspace
 
 MANIFEST_VERSION = 1
 _DATASETS: dict[tuple, Any] = {}  # per process: datasets prepared for cells, reused
-_SAY: list = [None]  # the driver's progress printer while it runs cells in-process
+_SAY: list = [None, False]  # the driver's printer and tqdm switch for in-process cells
 
 
-def set_progress_printer(say) -> None:
-    """Cells run in the driver print training progress through ``say`` (workers stay quiet)."""
-    _SAY[0] = say
+def set_progress_printer(say, progress: bool = False) -> None:
+    """Cells run in the driver print training progress through ``say`` and show progress
+    bars when ``progress`` (workers stay quiet)."""
+    _SAY[0], _SAY[1] = say, progress
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,6 @@ def chunks(task_name: str, profile: str, where: dict, split: tuple[str, ...]) ->
     grid = task.select_grid(task.profile(profile), where)
     for column in split:
         if column not in grid:
-            from perloc.bench.core.errors import UserError
-
             raise UserError(f"--split: task {task_name} has no condition {column!r} "
                             f"(conditions: {', '.join(grid) or 'none'})")
     values = [grid[c] for c in split]
@@ -169,7 +169,7 @@ def run_cell(cell: Cell) -> RunRecord:
         record = evaluate(cell.task, cell.method, cell.profile, cell.seed, cell.where_dict,
                           data_root=Path(cell.data_root) if cell.data_root else None,
                           overrides=cell.overrides_dict, workspace=workspace, dataset=dataset,
-                          say=_SAY[0])
+                          say=_SAY[0], progress=_SAY[1])
     except Exception as exc:  # noqa: BLE001  (any cell failure is recorded, the sweep goes on)
         return failed_record(cell, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     if record.key != cell.key:  # the plan and the run must agree, or resuming is unsound

@@ -8,6 +8,7 @@ and are written, and the cells never started stay pending (a second SIGINT abort
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,11 +64,14 @@ class _Interrupts:
         self.executor, self.say, self.count = executor, say, 0
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:  # signal handlers can only be set from the main thread
+            self.previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self.previous)
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
 
     def _handle(self, signum, frame) -> None:
         self.count += 1
@@ -79,7 +83,8 @@ class _Interrupts:
 
 
 def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = False,
-            command: dict | None = None, say: Say = lambda _: None) -> SweepOutcome:
+            command: dict | None = None, say: Say = lambda _: None,
+            progress: bool = False) -> SweepOutcome:
     """Run the cells that have no ``ok`` record (all with ``rerun``); records in plan order."""
     start = time.perf_counter()
     stored = {} if rerun else _stored(workspace, cells)
@@ -101,7 +106,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             "to recompute)")
     if todo:
         say(f"running {len(todo)} cells on {executor.describe()}")
-    set_progress_printer(say)
+    set_progress_printer(say, progress)
     with _Interrupts(executor, say):
         for cell, result in executor.run(todo, run_cell):
             record = as_record(cell, result)
