@@ -36,3 +36,14 @@ def fit_two_classes(model, steps: int = 60) -> float:
         if step % 2 == 0 and (accuracy := train_accuracy(model, x, y)) == 1.0:
             break
     return accuracy
+
+
+def assert_finite_gradients(model) -> None:
+    """One backward pass on 4 toy clips reaches every parameter with finite gradients."""
+    torch.manual_seed(0)
+    model.train()
+    x, y = two_class_batch(4)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from perloc.methods.kws.ds_cnn_model import DsCnn, DsCnnParams, same_padding
-from tests.methods.kws.fit_helpers import fit_two_classes, two_class_batch
+from tests.methods.kws.fit_helpers import (
+    assert_finite_gradients,
+    fit_two_classes,
+)
 
 SMALL = DsCnnParams(filters=16, blocks=2)
 
@@ -36,12 +39,7 @@ def test_feature_map_sizes_and_logits_shape():
 
 def test_small_config_backward_gives_finite_gradients_everywhere():
     torch.manual_seed(0)
-    model = DsCnn(SMALL).train()
-    x, y = two_class_batch(4)
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-    for name, param in model.named_parameters():
-        assert param.grad is not None, name
-        assert torch.isfinite(param.grad).all(), name
+    assert_finite_gradients(DsCnn(SMALL))
 
 
 def test_eval_mode_is_deterministic():

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from perloc.methods.kws.mhatt_rnn_model import MhattRnn, MhattRnnParams
-from tests.methods.kws.fit_helpers import fit_two_classes, two_class_batch
+from tests.methods.kws.fit_helpers import (
+    assert_finite_gradients,
+    fit_two_classes,
+)
 
 SMALL = MhattRnnParams(conv_filters=4, rnn_units=16, heads=2, dense=16)
 
@@ -50,12 +53,7 @@ def test_attention_queries_from_the_middle_step():
 
 def test_small_config_backward_gives_finite_gradients_everywhere():
     torch.manual_seed(0)
-    model = MhattRnn(SMALL).train()
-    x, y = two_class_batch(4)
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-    for name, param in model.named_parameters():
-        assert param.grad is not None, name
-        assert torch.isfinite(param.grad).all(), name
+    assert_finite_gradients(MhattRnn(SMALL))
 
 
 def test_eval_mode_is_deterministic():
