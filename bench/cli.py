@@ -11,19 +11,13 @@ import click
 from tabulate import tabulate
 
 from perloc.bench.cli_data import data_group
+from perloc.bench.console import progress_bars as _progress
+from perloc.bench.console import say as _say
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.ranges import parse_range, parse_seeds, parse_where
 from perloc.bench.status import sweep_summary
 from perloc.bench.workspace import Workspace
-
-
-def _say(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _progress() -> bool:
-    return sys.stderr.isatty()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

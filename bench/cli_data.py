@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 from tabulate import tabulate
 
+from perloc.bench.console import progress_bars as _progress
 from perloc.bench.core.errors import UserError
 from perloc.bench.workspace import Workspace
 
 STAND_INS = ("librispeech-tts", "luvira-sim", "speech-commands-tts")
 CHECKS = ("librispeech", "luvira", "speech-commands")
-
-
-def _progress() -> bool:
-    return sys.stderr.isatty()
 
 
 @click.group("data")

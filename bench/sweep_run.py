@@ -51,9 +51,11 @@ def _stored(workspace: Workspace, cells: list[Cell]) -> dict[str, RunRecord]:
     return found
 
 
-def _write(workspace: Workspace, record: RunRecord) -> None:
+def _write(workspace: Workspace, record: RunRecord, *, save: bool = True) -> None:
+    """Under the results lock: the record (unless already stored) and its MLflow run."""
     with results_lock(workspace.results):
-        store.save(workspace.runs, record)
+        if save:
+            store.save(workspace.runs, record)
         tracking.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
 
 
@@ -100,7 +102,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
     if cells:
         write_manifest(workspace, cells, command or {})
     for record in done.values():  # a driver killed before logging left no MLflow run
-        _write_mlflow_only(workspace, record)
+        _write(workspace, record, save=False)
     if done:
         say(f"{len(done)} of {len(cells)} cells already finished (records reused; --rerun "
             "to recompute)")
@@ -122,7 +124,3 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
     outcome.seconds = time.perf_counter() - start
     return outcome
 
-
-def _write_mlflow_only(workspace: Workspace, record: RunRecord) -> None:
-    with results_lock(workspace.results):
-        tracking.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")

@@ -16,9 +16,8 @@ from typing import Any
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.executors import CellFailure
+from perloc.bench.executors.local import harness_env
 from perloc.bench.workspace import Workspace
-
-ENV_PREFIXES = ("PERLOC_", "MLFLOW_", "OMP_")
 
 
 def _import_ray():
@@ -58,7 +57,7 @@ class RayExecutor:
     def _init(self, ray) -> None:
         if ray.is_initialized():
             return
-        env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+        env = {**harness_env(), **{k: v for k, v in os.environ.items() if k.startswith("OMP_")}}
         workspace = Workspace.from_env()  # absolute: Ray workers start in their own folders
         env.update(PERLOC_RESULTS=str(workspace.results), PERLOC_CACHE=str(workspace.cache),
                    PERLOC_LEADERBOARDS=str(workspace.leaderboards),

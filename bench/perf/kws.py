@@ -14,6 +14,7 @@ Times are medians of ``repeats`` after a warm-up, on ``THREADS`` torch threads.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,7 @@ def run_kws_perf(sizes: tuple[str, ...] = ("kwt-1", "kwt-3"), batch: int = 64,
         y = torch.randint(0, 12, (batch,), generator=gen)
         steps = []
         for name in sizes:
-            params = KWT_SIZES[name] if depth is None else \
-                KWT_SIZES[name].__class__(**{**vars(KWT_SIZES[name]), "depth": depth})
+            params = KWT_SIZES[name] if depth is None else replace(KWT_SIZES[name], depth=depth)
             torch.manual_seed(0)
             model = KWT(params).train()
             fp32 = _step_ms(model, x, y, "fp32", repeats)

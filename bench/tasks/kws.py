@@ -10,6 +10,8 @@ in the same layout and read by the same adapter.
 
 from __future__ import annotations
 
+from functools import partial
+
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
 from perloc.metrics.classification import KWS_METRICS
@@ -122,31 +124,26 @@ def _clips(request: DataRequest, classes: str):
     return KwsClips(commands, FeatureCache(request.cache_dir / "caches" / "kws-features-v1.h5"))
 
 
-class _Factories:
-    """The task's dataset and training factories for one class set ("12" or "35")."""
+def make_dataset(request: DataRequest, classes: str):
+    from perloc.datasets.kws_data import KwsTest
 
-    def __init__(self, classes: str) -> None:
-        self.classes = classes
+    return KwsTest(_clips(request, classes))
 
-    def make_dataset(self, request: DataRequest):
-        from perloc.datasets.kws_data import KwsTest
 
-        return KwsTest(_clips(request, self.classes))
+def make_training(request: DataRequest, classes: str):
+    from perloc.datasets.kws_data import KwsTraining, TrainingOptions
 
-    def make_training(self, request: DataRequest):
-        from perloc.datasets.kws_data import KwsTraining, TrainingOptions
-
-        augment = request.profile.train.get("augment", True)
-        return KwsTraining(_clips(request, self.classes), TrainingOptions(augment=bool(augment)))
+    augment = request.profile.train.get("augment", True)
+    return KwsTraining(_clips(request, classes), TrainingOptions(augment=bool(augment)))
 
 
 def _task(name: str, classes: str, description: str, columns: tuple[str, ...]) -> TaskSpec:
-    factories = _Factories(classes)
     return TASKS.add(name, TaskSpec(
         name=name, description=description, dataset="speech-commands", metrics=KWS_METRICS,
         primary="accuracy", default_methods=("kwt-1", "kwt-1-distill", "mhatt-rnn", "ds-cnn"),
         profiles=PROFILES, tolerances={"accuracy": 1.0},
-        make_dataset=factories.make_dataset, make_training=factories.make_training,
+        make_dataset=partial(make_dataset, classes=classes),
+        make_training=partial(make_training, classes=classes),
         target="label", slice_by=("word",), reported=_table3(columns), confusion=True,
         efficiency=True, family="kws"))
 

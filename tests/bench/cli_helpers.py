@@ -23,3 +23,12 @@ def invoke(capsys, *argv: str) -> Outcome:
         code = exc.code if isinstance(exc.code, int) else 1
     captured = capsys.readouterr()
     return Outcome(code, captured.out, captured.err)
+
+
+def mlflow_runs(results, task: str, max_results: int = 1000):
+    """(client, runs) of ``task``'s experiment in the local SQLite store under ``results``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(task)
+    return client, client.search_runs([experiment.experiment_id], max_results=max_results)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from cli_helpers import invoke
+from cli_helpers import invoke, mlflow_runs
 from test_cli_errors import _assert_clean_failure
 
 from perloc.datasets.speech_commands import STANDIN_MARKER
@@ -55,11 +55,8 @@ def test_a_parameter_variant_gets_its_own_leaderboard_row(capsys, workspace):
 
 
 def test_mlflow_gets_the_training_curves_and_the_confusion_matrix(capsys, workspace):
-    from mlflow.tracking import MlflowClient
-
     assert invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "ds-cnn").code == 0
-    client = MlflowClient(f"sqlite:///{workspace / 'results' / 'mlflow.db'}")
-    run = client.search_runs([client.get_experiment_by_name("kws").experiment_id])[0]
+    client, (run,) = mlflow_runs(workspace / "results", "kws")
     curve = client.get_metric_history(run.info.run_id, "train/val_accuracy")
     assert [m.step for m in curve] == [1, 2]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

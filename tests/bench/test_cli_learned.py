@@ -2,7 +2,7 @@
 
 import json
 
-from cli_helpers import invoke
+from cli_helpers import invoke, mlflow_runs
 
 
 def test_learned_method_trains_once_then_uses_the_cache(capsys, workspace):
@@ -25,11 +25,8 @@ def test_learned_method_trains_once_then_uses_the_cache(capsys, workspace):
 
 
 def test_training_curves_reach_mlflow(capsys, workspace):
-    from mlflow.tracking import MlflowClient
-
     assert invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "pgcc-phat").code == 0
-    client = MlflowClient(f"sqlite:///{workspace / 'results' / 'mlflow.db'}")
-    run = client.search_runs([client.get_experiment_by_name("tdoa").experiment_id])[0]
+    client, (run,) = mlflow_runs(workspace / "results", "tdoa")
     history = client.get_metric_history(run.info.run_id, "train/val_mae_cm")
     assert [m.step for m in history] == [1, 2]
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from cli_helpers import invoke
+from cli_helpers import invoke, mlflow_runs
 
 
 def _records(results: Path) -> list[dict]:
@@ -33,12 +33,8 @@ def test_smoke_run_writes_records_mlflow_and_leaderboard(capsys, workspace):
 
 
 def test_mlflow_holds_params_metrics_slices_and_the_record(capsys, workspace):
-    from mlflow.tracking import MlflowClient
-
     assert invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "gcc-phat").code == 0
-    client = MlflowClient(f"sqlite:///{workspace / 'results' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("tdoa")
-    runs = client.search_runs([experiment.experiment_id])
+    client, runs = mlflow_runs(workspace / "results", "tdoa")
     assert len(runs) == 1
     run = runs[0]
     record = _records(workspace / "results")[0]

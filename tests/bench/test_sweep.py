@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import invoke
+from cli_helpers import invoke, mlflow_runs
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSICAL = ("-m", "gcc-phat", "-m", "gcc-scot")
@@ -31,11 +31,7 @@ def _scores(records: dict[str, dict]) -> dict[str, dict]:
 
 
 def _mlflow_cells(results: Path) -> list[str]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("tdoa")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    _, runs = mlflow_runs(results, "tdoa")
     return [r.data.tags["cell_key"] for r in runs]
 
 
