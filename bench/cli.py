@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from perloc.bench.console import progress_bars as _progress
 from perloc.bench.console import say as _say
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.ranges import parse_range, parse_seeds, parse_where
+from perloc.bench.ranges import parse_seeds, parse_where
 from perloc.bench.status import sweep_summary
 from perloc.bench.workspace import Workspace
 
@@ -39,49 +40,49 @@ def tasks_cmd() -> None:
 @cli.command("methods")
 @click.option("--task", "task_name", default=None, help="Only methods of this task.")
 def methods_cmd(task_name: str | None) -> None:
-    """List the registered methods."""
-    if task_name:
-        TASKS.canonical(task_name)
-    rows = [[name, cls.card.task, cls.card.kind, _parameter_count(cls),
+    """List the registered methods with their parameter counts at the paper configuration."""
+    from perloc.bench.report.efficiency import paper_parameter_count
+
+    task = TASKS.get(task_name) if task_name else None
+    rows = [[name, cls.card.task, cls.card.kind, paper_parameter_count(cls),
              ", ".join(cls.card.aliases), cls.card.summary]
-            for name, cls in METHODS.items()
-            if task_name is None or TASKS.get(task_name).runs(cls.card)]
+            for name, cls in METHODS.items() if task is None or task.runs(cls.card)]
     click.echo(tabulate(rows, headers=["method", "task", "kind", "params (paper config)",
-                                       "aliases", "summary"]))
+                                       "aliases", "summary"], disable_numparse=True))
 
 
-def _parameter_count(cls) -> str:
-    """Trainable parameters of the default (paper) configuration, and all state elements."""
-    if cls.card.kind == "classical":
-        return "0"
-    try:
-        model = cls(cls.card.params()).model
-    except UserError:
-        return "-"
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    state = sum(t.numel() for t in model.state_dict().values())
-    return f"{trainable:,}" + (f" ({state:,} in state)" if state != trainable else "")
-
-
-def _where(snr: str | None, t60: str | None, conditions: tuple[str, ...] = ()) -> dict:
+def _where(task_name: str, conditions: tuple[str, ...], extra: list[str]) -> dict:
+    """``-w`` selections plus the task's shortcut flags (``--snr 0:30`` is ``-w snr=0:30``)."""
     where = parse_where("--where", conditions)
-    if snr is not None:
-        where["snr"] = parse_range("--snr", snr)
-    if t60 is not None:
-        where["t60"] = parse_range("--t60", t60)
+    shortcuts = TASKS.get(task_name).shortcuts
+    items = list(extra)
+    while items:
+        flag = items.pop(0)
+        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
+        if name not in shortcuts:
+            known = ", ".join(f"--{s}" for s in shortcuts) or "none"
+            raise UserError(f"{flag}: no such option for task {task_name} (condition flags: "
+                            f"{known}; or -w CONDITION=VALUES)")
+        if not items or items[0].startswith("--"):
+            raise UserError(f"{flag}: needs a value (LO:HI, a value, or a,b)")
+        if name in where:
+            raise UserError(f"{flag}: condition {name!r} given twice")
+        where.update(parse_where(flag, [f"{name}={items.pop(0)}"]))
     return where
 
 
-@cli.command("run")
+EXTRA_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+@cli.command("run", context_settings=EXTRA_ARGS)
 @click.argument("task_name", metavar="TASK")
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable); default: the task's.")
 @click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--seeds", default=None, help="Seed range LO:HI (inclusive) or list a,b,c; overrides --seed.")
-@click.option("--snr", default=None, help="Inclusive SNR range LO:HI (dB) of the grid.")
-@click.option("--t60", default=None, help="Inclusive T60 range LO:HI (s) of the grid.")
 @click.option("-w", "--where", "conditions", multiple=True,
-              help="Condition selection COND=LO:HI or COND=a,b (e.g. mics=5:9, setup=1_a).")
+              help="Condition selection COND=LO:HI or COND=a,b (e.g. mics=5:9, setup=1_a); "
+                   "tasks declare shortcut flags too (tdoa: --snr 0:30 --t60 0.2).")
 @click.option("--split", "split", multiple=True,
               help="Condition to split into one cell per grid value (repeatable).")
 @click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
@@ -98,7 +99,8 @@ def _where(snr: str | None, t60: str | None, conditions: tuple[str, ...] = ()) -
 @click.option("--rerun", is_flag=True, help="Recompute cells that already have a record.")
 @click.option("--publish", is_flag=True, help="Update leaderboards/<task>.json and .md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
-def run_cmd(task_name, methods, profile, seed, seeds, snr, t60, conditions, split, params,
+@click.pass_context
+def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, params,
             data_root, executor, jobs, address, cpus_per_cell, gpus_per_cell, rerun, publish,
             as_json):
     """Evaluate methods on TASK as a sweep of cells; records go to results/runs and MLflow.
@@ -111,13 +113,14 @@ def run_cmd(task_name, methods, profile, seed, seeds, snr, t60, conditions, spli
     options = SweepOptions(seeds=parse_seeds(seeds) if seeds else (seed,), split=split,
                            executor=executor, jobs=jobs, address=address, rerun=rerun,
                            cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
-    outcome = run_methods(task_name, methods, profile=profile, where=_where(snr, t60, conditions),
+    outcome = run_methods(task_name, methods, profile=profile,
+                          where=_where(task_name, conditions, ctx.args),
                           overrides=params, data_root=data_root, publish=publish,
                           progress=_progress(), say=_say, sweep=options)
     records = outcome.records
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in records], indent=1))
-    elif len(options.seeds) == 1 and not split:
+    elif not split:
         click.echo(results_table(task_name, [r for r in records if r.status == "ok"]))
     _say(sweep_summary(outcome, len(records) + outcome.not_started))
     if outcome.not_started:
@@ -139,28 +142,31 @@ def status_cmd(task_name, as_json):
     click.echo(json.dumps(states, indent=1) if as_json else format_status(states))
 
 
-@cli.command("compare")
+@cli.command("compare", context_settings=EXTRA_ARGS)
 @click.argument("method_a", metavar="A")
 @click.argument("method_b", metavar="B")
-@click.option("--task", "task_name", default="tdoa", show_default=True)
+@click.option("--task", "task_name", default=None,
+              help="Task (default: the one task both methods run on).")
 @click.option("--profile", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--snr", default=None, help="Inclusive SNR range LO:HI (dB).")
-@click.option("--t60", default=None, help="Inclusive T60 range LO:HI (s).")
+@click.option("-w", "--where", "conditions", multiple=True,
+              help="Condition selection COND=LO:HI or COND=a,b; task shortcut flags too.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG here.")
 @click.option("--json", "as_json", is_flag=True, help="Print records and rows as JSON.")
-def compare_cmd(method_a, method_b, task_name, profile, seed, snr, t60, data_root, plot, as_json):
+@click.pass_context
+def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, data_root, plot,
+                as_json):
     """Compare two methods per condition cell (runs them, or reuses stored records)."""
     from perloc.bench.compare import comparison_rows, comparison_table, plot_comparison, verdict
-    from perloc.bench.session import compare_methods
+    from perloc.bench.session import compare_methods, infer_task
 
-    task = TASKS.get(task_name)
+    task = TASKS.get(task_name) if task_name else infer_task(method_a, method_b)
     if plot is not None and plot.suffix.lower() != ".png":
         raise UserError(f"--plot: {plot} must end in .png")
     a, b = compare_methods(task.name, method_a, method_b, profile=profile, seed=seed,
-                           where=_where(snr, t60), data_root=data_root, progress=_progress(),
-                           say=_say)
+                           where=_where(task.name, conditions, ctx.args), data_root=data_root,
+                           progress=_progress(), say=_say)
     if plot is not None:
         plot_comparison(task, [a, b], plot)
         _say(f"plot: {plot}")
@@ -195,17 +201,14 @@ def train_cmd(task_name, methods, profile, seed, params, data_root):
 @click.argument("task_name", metavar="TASK")
 def leaderboard_cmd(task_name: str) -> None:
     """Re-render leaderboards/TASK.md from leaderboards/TASK.json and print it."""
-    from perloc.bench.leaderboard import board_path, load_board, render_markdown
-    from perloc.bench.store import write_atomic
+    from perloc.bench.leaderboard import board_path, load_board, render
 
     task = TASKS.get(task_name)
     folder = Workspace.from_env().leaderboards
     if not board_path(folder, task.name).exists():
         raise UserError(f"{board_path(folder, task.name)}: no leaderboard yet "
                         f"(run `bench run {task.name} --publish`)")
-    text = render_markdown(load_board(folder, task))
-    write_atomic(board_path(folder, task.name, ".md"), text)
-    click.echo(text)
+    click.echo(render(folder, task, load_board(folder, task)))
 
 
 @cli.command("regress")
@@ -300,18 +303,45 @@ cli.add_command(data_group)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps UserError and click usage errors to one line and exit status 2."""
+    """Entry point: every failure is one ``error:`` line. Bad input (UserError, click usage)
+    exits 2; an unexpected exception exits 1 with its traceback in a log file under the
+    results folder (or on stderr with ``--debug``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
-        cli.main(args=argv, prog_name="bench", standalone_mode=False)
+        cli.main(args=args, prog_name="bench", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("error: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001  (a bug: one line, the traceback kept)
+        click.echo(f"error: {type(exc).__name__}: {exc} ({_keep_traceback(debug)})", err=True)
+        sys.exit(1)
+
+
+def _keep_traceback(debug: bool) -> str:
+    """Print the current traceback (``--debug``) or write it to results/logs; say where."""
+    import datetime as dt
+    import traceback
+
+    text = traceback.format_exc()
+    if debug:
+        click.echo(text, err=True)
+        return "traceback above"
+    try:
+        folder = Workspace.from_env().results / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"error-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        path.write_text(text)
+        return f"traceback in {path}; --debug prints it"
+    except OSError:
+        return "run again with --debug for the traceback"
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         if ":" in text:
             lo, hi = (int(p) for p in text.split(":"))
+            if hi - lo + 1 > MAX_SEEDS:  # checked before the range is expanded
+                raise UserError(f"--seeds: {text!r} names {hi - lo + 1} seeds (at most "
+                                f"{MAX_SEEDS})")
             seeds = tuple(range(lo, hi + 1))
         else:
             seeds = tuple(int(p) for p in text.split(","))

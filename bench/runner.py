@@ -18,16 +18,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
-from perloc.bench.efficiency import measure
 from perloc.bench.fitting import build_method, ensure_fitted, recipe_for, resolve_params
-from perloc.bench.scoring import TARGET, error_percentiles, score_run
+from perloc.bench.report.base import RunContext
+from perloc.bench.scoring import SCORING_VERSION, RunStats, score_run
 from perloc.bench.workspace import Workspace
-from perloc.metrics.classification import confusion_counts
 
 log = logging.getLogger(__name__)
 PACKAGES = ("perloc", "numpy", "scipy", "torch", "pyroomacoustics", "soundfile", "h5py")
@@ -69,8 +67,9 @@ def prepare_dataset(task: TaskSpec, profile: str, seed: int, where: dict, *,
 
 
 def _run_key(task: str, method: str, params: dict, profile: str, seed: int, where: dict,
-             dataset_version: str, recipe: dict) -> str:
-    blob = json.dumps([task, method, params, profile, seed, where, dataset_version, recipe],
+             dataset_version: str, recipe: dict, *extra) -> str:
+    blob = json.dumps([task, method, params, profile, seed, where, dataset_version, recipe,
+                       SCORING_VERSION, *extra],
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -89,24 +88,20 @@ def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: di
                     {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec))
 
 
-def _truth_columns(task: TaskSpec) -> tuple[str, ...]:
-    """The target plus the truth columns that metrics name."""
-    return (task.target, *sorted({c.columns[1] for c in task.metrics if c.columns}))
+def _failed_rows(predicted) -> np.ndarray:
+    """Rows whose estimate is NaN or Inf (a method's way of saying it failed)."""
+    values = np.asarray(predicted)
+    if values.dtype == object or not np.issubdtype(values.dtype, np.number):
+        return np.zeros(len(values), dtype=bool)
+    return ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
 
 
-def _columns(data: Batch, task: TaskSpec, which: int) -> dict[str, np.ndarray]:
-    """The target (under scoring's key) and the metric columns present in ``data``."""
-    out = {TARGET: np.asarray(data[task.target], dtype=np.float64)}
-    out.update({c.columns[which]: np.asarray(data[c.columns[which]], dtype=np.float64)
-                for c in task.metrics if c.columns and c.columns[which] in data})
-    return out
-
-
-def _predict_all(method, dataset, batch_size: int, target: tuple[str, ...],
-                 progress: bool = False) -> tuple[Batch, Batch, float]:
-    """Predictions and targets over the test split; rows a method does not accept (its
-    ``accepts(batch)`` mask, e.g. a setup it cannot solve) are left out of both."""
-    preds, truths, seconds = [], [], 0.0
+def _score_batches(method, dataset, task: TaskSpec, batch_size: int, collectors: list,
+                   progress: bool = False) -> tuple[RunStats, float]:
+    """Predict the test split batch by batch; each batch updates the metric state and the
+    reports' collectors, then is dropped. Rows a method does not accept (its
+    ``accepts(batch)`` mask, e.g. a setup it cannot solve) are left out."""
+    stats, seconds = RunStats(task.metrics, task.target), 0.0
     batches = tqdm(dataset.batches("test", batch_size), desc=f"evaluating {method.card.name}",
                    unit="batch", disable=not progress, leave=False)
     accepts = getattr(method, "accepts", None)
@@ -116,28 +111,60 @@ def _predict_all(method, dataset, batch_size: int, target: tuple[str, ...],
             if len(batch) == 0:
                 continue
         start = time.perf_counter()
-        preds.append(method.predict(batch))
+        pred = method.predict(batch)
         seconds += time.perf_counter() - start
-        truths.append(Batch({name: batch[name] for name in target if name in batch}, batch.meta))
-    if not truths:
+        stats.update(pred, batch, _failed_rows(pred[task.target]))
+        for collector in collectors:
+            collector.update(pred, batch)
+    if not stats.failed:
         raise UserError(f"{method.card.name} accepts none of the selected conditions")
-    return Batch.concat(preds), Batch.concat(truths), seconds
+    return stats, seconds
 
 
-def _confusion(dataset, predicted: np.ndarray, true: np.ndarray) -> dict:
-    classes = list(dataset.classes)
-    counts = confusion_counts(predicted.astype(np.int64), true.astype(np.int64), len(classes))
-    return {"classes": classes, "counts": counts.tolist()}
+def _score_record(record: RunRecord, task: TaskSpec, spec: Profile, card, stats: RunStats,
+                  collectors: dict, seed: int) -> None:
+    rows, meta, failed = stats.arrays()
+    record.n_examples = len(failed)
+    record.failed_examples = int(failed.sum())
+    if record.failed_examples and "may_fail" not in card.capabilities:
+        record.status = "failed"
+        record.reason = f"{record.failed_examples} predictions are NaN or Inf"
+        return
+    scored = score_run(task.metrics, rows, meta, slice_by=task.slice_by,
+                       unit=task.resampling_unit, n_resamples=spec.bootstrap, seed=seed,
+                       failed=failed, grid=tuple(spec.grid))
+    record.scores, record.slices = scored.scores, scored.slices
+    record.failures, record.excluded_cells = scored.failures, scored.excluded_cells
+    record.resampling_unit = task.resampling_unit
+    record.extras.update({name: c.compute() for name, c in collectors.items()})
 
 
-def _failures(card, predicted: np.ndarray) -> tuple[int, str]:
-    """(examples with a failed estimate, reason to fail the run or '')."""
-    bad = ~np.isfinite(predicted.reshape(len(predicted), -1)).all(axis=1)
-    if not bad.any():
-        return 0, ""
-    if "may_fail" in card.capabilities:
-        return int(bad.sum()), ""
-    return int(bad.sum()), f"{int(bad.sum())} predictions are NaN or Inf"
+def score_model(model, task: TaskSpec, profile: str, seed: int, where: dict, *, dataset,
+                params: dict, overrides: dict | None = None, recipe: dict | None = None,
+                key_parts: tuple = (), progress: bool = False) -> RunRecord:
+    """Predict the test split with a ready ``model`` (fitted, loaded, or external predictions)
+    and build its scored record; the key covers ``params``, ``recipe`` and ``key_parts``."""
+    spec = task.profile(profile)
+    context = RunContext(task, dataset, model)
+    collectors = {r.name: c for r in task.reports if (c := r.collector(context)) is not None}
+    stats, predict_s = _score_batches(model, dataset, task, spec.batch_size,
+                                      list(collectors.values()), progress)
+    record = RunRecord(
+        task=task.name, method=model.card.name, profile=profile, seed=seed,
+        dataset=dataset.describe(), params=params, overrides=dict(overrides or {}),
+        where={k: list(v) for k, v in where.items()}, git_sha=git_sha(),
+        packages=package_versions(), device=device_info(),
+        created_at=dt.datetime.now(dt.UTC).isoformat(),
+        origin="external" if model.card.kind == "external" else "harness",
+    )
+    record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
+                          dataset.version, recipe or {}, *key_parts)
+    _score_record(record, task, spec, model.card, stats, collectors, seed)
+    for report in task.reports:
+        record.extras.update({report.name: m} if (m := report.measure(model)) else {})
+    record.durations = {"predict_s": predict_s}
+    record.throughput = {"examples_per_s": record.n_examples / max(predict_s, 1e-9)}
+    return record
 
 
 def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: int = 0,
@@ -165,33 +192,10 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         fit_s, series, _ = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
                                       data_root=data_root, workspace=workspace, progress=progress,
                                       say=say or (lambda _: None))
-    pred, truth, predict_s = _predict_all(model, dataset, spec.batch_size, _truth_columns(task),
-                                          progress)
-    record = RunRecord(
-        task=task.name, method=cls.card.name, profile=profile, seed=seed,
-        dataset=dataset.describe(), params=dataclasses.asdict(params),
-        overrides=dict(overrides or {}), where={k: list(v) for k, v in where.items()},
-        git_sha=git_sha(), packages=package_versions(), device=device_info(),
-        n_examples=len(truth), created_at=dt.datetime.now(dt.UTC).isoformat(), series=series,
-    )
-    record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
-                          dataset.version, _recipe(cls, spec))
-    predicted = np.asarray(pred[task.target], dtype=np.float64)
-    record.failed_examples, reason = _failures(cls.card, predicted)
-    if reason:
-        record.status, record.reason = "failed", reason
-    else:
-        record.scores, record.slices = score_run(
-            task.metrics, _columns(pred, task, 0), _columns(truth, task, 1), truth.meta,
-            task.slice_by, spec.bootstrap, seed)
-        if task.error_cdf:
-            record.quantiles = error_percentiles(task, predicted, np.asarray(truth[task.target]),
-                                                 truth.meta)
-        if task.confusion:
-            record.confusion = _confusion(dataset, predicted, np.asarray(truth[task.target]))
-    if task.efficiency:
-        record.efficiency = measure(model)
-    record.durations = {"fit_s": fit_s, "predict_s": predict_s,
+    record = score_model(model, task, profile, seed, where, dataset=dataset,
+                         params=dataclasses.asdict(params), overrides=overrides,
+                         recipe=_recipe(cls, spec), progress=progress)
+    record.series = series
+    record.durations = {"fit_s": fit_s, "predict_s": record.durations["predict_s"],
                         "total_s": time.perf_counter() - started}
-    record.throughput = {"examples_per_s": len(truth) / max(predict_s, 1e-9)}
     return record

@@ -1,61 +1,74 @@
-"""Scores of a whole run: every metric overall and per condition slice, with bootstrap CIs."""
+"""Scores of a whole run from metric state: every metric overall and per condition slice,
+with bootstrap CIs over the task's resampling units.
+
+During prediction each metric's ``update`` turns a batch into per-example rows of summable
+statistics (:class:`RunStats` keeps only those rows and the meta columns, never the
+predictions). Afterwards every table (overall, each slice) sums the rows of each resampling
+unit (an example, or the cluster a meta column names: an utterance, a trajectory segment),
+scores the total with ``compute`` and bootstraps the units.
+
+Failed estimates of ``may_fail`` methods are scored by the metric's rule (e.g. the 3 m cap);
+but a grid cell where the method failed EVERY example has no score at all: it is N/A, its
+failure rate is recorded, and it is left out of every pooled table (overall, one-column
+slices), which the record lists in ``excluded_cells``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from itertools import combinations, product
 
 import numpy as np
 
+from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MetricCard
 from perloc.bench.core.record import Score
-from perloc.metrics.bootstrap import bootstrap_cis
+from perloc.metrics.bootstrap import bootstrap_cis, cluster_rows
 
-TARGET = "__target__"
-Columns = dict[str, np.ndarray]
-
-
-def _as_columns(data) -> Columns:
-    return data if isinstance(data, dict) else {TARGET: np.asarray(data)}
+EXAMPLE = "example"
+SCORING_VERSION = 2  # metric state, clustered bootstrap, N/A cells: part of every run key
 
 
-def metric_values(card: MetricCard, pred: Columns, true: Columns) -> np.ndarray | None:
-    """Per-unit values of ``card`` from its columns (the target unless it names others); None
-    when a column is missing (e.g. a method that does not estimate microphone positions)."""
-    p_col, t_col = card.columns or (TARGET, TARGET)
-    if p_col not in pred or t_col not in true:
-        return None
-    return card.values(pred[p_col], true[t_col])
+@dataclass
+class RunStats:
+    """Per-example metric rows, meta columns and failure flags, accumulated batch by batch."""
+
+    metrics: tuple[MetricCard, ...]
+    target: str
+    rows: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    meta: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    failed: list[np.ndarray] = field(default_factory=list)
+
+    def update(self, pred: Batch, truth: Batch, failed: np.ndarray) -> None:
+        """Add one batch: each metric whose columns are present adds its update rows."""
+        for card in self.metrics:
+            p_col, t_col = card.columns or (self.target, self.target)
+            if p_col in pred and t_col in truth:
+                self.rows.setdefault(card.name, []).append(card.rows(pred[p_col], truth[t_col]))
+        for column, values in truth.meta.items():
+            self.meta.setdefault(column, []).append(np.asarray(values))
+        self.failed.append(np.asarray(failed, dtype=bool))
+
+    def arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+        """(metric -> rows [N, k], column -> meta [N], failed [N]); a metric that skipped some
+        batches (its columns absent there) keeps rows only if it covered every example."""
+        n = sum(len(f) for f in self.failed)
+        rows = {name: np.concatenate(parts) for name, parts in self.rows.items()}
+        rows = {name: r for name, r in rows.items() if len(r) == n}
+        meta = {c: np.concatenate(parts) for c, parts in self.meta.items()}
+        failed = np.concatenate(self.failed) if self.failed else np.zeros(0, dtype=bool)
+        return rows, meta, failed
 
 
-def score_table(metrics: tuple[MetricCard, ...], pred, true, n_resamples: int,
-                rng: np.random.Generator) -> dict[str, Score]:
-    """metric -> Score(value, 95% CI) over the given units.
+@dataclass
+class Scored:
+    """What scoring a run yields for its record."""
 
-    Metrics defined on every unit share one set of resamples; a metric that leaves units out
-    (NaN values) is bootstrapped over its own units, and skipped when none is left.
-    """
-    pred, true = _as_columns(pred), _as_columns(true)
-    full, partial = [], []
-    for card in metrics:
-        values = metric_values(card, pred, true)
-        if values is None or not np.isfinite(values).any():
-            continue
-        (full if np.isfinite(values).all() else partial).append((card, values))
-    out = _bootstrapped(full, n_resamples, rng)
-    for card, values in partial:
-        out.update(_bootstrapped([(card, values[np.isfinite(values)])], n_resamples, rng))
-    return {card.name: out[card.name] for card in metrics if card.name in out}
-
-
-def _bootstrapped(items: list[tuple[MetricCard, np.ndarray]], n_resamples: int,
-                  rng: np.random.Generator) -> dict[str, Score]:
-    if not items:
-        return {}
-    cis = bootstrap_cis([v for _, v in items], [card.reduce for card, _ in items],
-                        n_resamples=n_resamples, rng=rng)
-    return {card.name: Score(card.score(v), lo, hi, len(v))
-            for (card, v), (lo, hi) in zip(items, cis, strict=True)}
+    scores: dict[str, Score]
+    slices: dict[str, dict[str, Score]]
+    failures: dict[str, float]  # table -> fraction of failed estimates (only where > 0)
+    excluded_cells: list[str]  # grid cells with every estimate failed: N/A, not pooled
 
 
 def _format(value) -> str:
@@ -72,10 +85,7 @@ def slice_masks(meta: dict[str, np.ndarray], columns: tuple[str, ...]) -> dict[s
     """
     masks: dict[str, np.ndarray] = {}
     uniques = {c: np.unique(meta[c]) for c in columns}
-    for column in columns:
-        for value in uniques[column]:
-            masks[f"{column}={_format(value)}"] = meta[column] == value
-    for size in range(2, len(columns) + 1):
+    for size in range(1, len(columns) + 1):
         for group in combinations(columns, size):
             for combo in product(*(uniques[c] for c in group)):
                 mask = np.logical_and.reduce([meta[c] == v
@@ -100,34 +110,66 @@ def _slice_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, 7, digest])
 
 
-def _rows(columns: Columns, mask: np.ndarray) -> Columns:
-    return {k: v[mask] for k, v in columns.items()}
+def score_table(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
+                units: np.ndarray | None, n_resamples: int,
+                rng: np.random.Generator) -> dict[str, Score]:
+    """metric -> Score(value, 95% CI, n examples, units) over the given example rows.
 
-
-def score_run(metrics: tuple[MetricCard, ...], pred, true, meta: dict[str, np.ndarray],
-              slice_by: tuple[str, ...], n_resamples: int,
-              seed: int) -> tuple[dict[str, Score], dict[str, dict[str, Score]]]:
-    """Overall scores and per-slice scores, each with its own deterministic resamples.
-
-    ``pred`` / ``true`` are the target arrays, or dicts of columns for metrics that name theirs.
+    Rows are summed per resampling unit; all metrics share one set of unit resamples. A
+    metric whose total scores NaN (it applies to no example here) is left out.
     """
-    pred, true = _as_columns(pred), _as_columns(true)
-    overall = score_table(metrics, pred, true, n_resamples, _slice_rng(seed, "overall"))
-    slices = {
-        name: score_table(metrics, _rows(pred, mask), _rows(true, mask), n_resamples,
-                          _slice_rng(seed, name))
-        for name, mask in slice_masks(meta, slice_by).items()
-    }
-    return overall, slices
+    present = [card for card in metrics if card.name in rows]
+    if not present:
+        return {}
+    n = len(rows[present[0].name])
+    clustered = {c.name: cluster_rows(rows[c.name], units) for c in present}
+    values = {c.name: c.value(rows[c.name].sum(axis=0)) for c in present}
+    applies = [c for c in present if np.isfinite(values[c.name])]
+    cis = bootstrap_cis([clustered[c.name] for c in applies], [c.compute for c in applies],
+                        n_resamples=n_resamples, rng=rng)
+    return {c.name: Score(values[c.name], lo, hi, n, len(clustered[c.name]))
+            for c, (lo, hi) in zip(applies, cis, strict=True)}
 
 
-def error_percentiles(task, pred: np.ndarray, true: np.ndarray, meta: dict[str, np.ndarray]
-                      ) -> dict[str, list[float]]:
-    """0th..100th percentiles of the primary metric's per-example values, overall and in the
-    task's headline cell (the data of a cumulative error plot, Paper VII Figure 6)."""
-    values = task.metric(task.primary).values(pred, true)
-    cells = {"overall": np.ones(len(values), dtype=bool)}
-    if task.headline_slice:
-        cells[task.headline_slice] = cell_mask(meta, task.headline_slice)
-    return {name: np.percentile(values[mask], np.arange(101)).round(4).tolist()
-            for name, mask in cells.items() if mask.any()}
+def _excluded(meta: dict[str, np.ndarray], failed: np.ndarray,
+              grid: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """(examples in a fully-failed grid cell, the names of those cells)."""
+    out = np.zeros(len(failed), dtype=bool)
+    if not failed.any():
+        return out, []
+    columns = tuple(c for c in grid if c in meta)
+    cells = slice_masks(meta, columns) if columns else {"all": np.ones(len(failed), bool)}
+    names = []
+    for name, mask in cells.items():
+        if name.count("|") == len(columns) - 1 and failed[mask].all():
+            out |= mask
+            names.append(name)
+    return out, names
+
+
+def score_run(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
+              meta: dict[str, np.ndarray], *, slice_by: tuple[str, ...], unit: str,
+              n_resamples: int, seed: int, failed: np.ndarray | None = None,
+              grid: tuple[str, ...] = ()) -> Scored:
+    """Overall and per-slice scores, each with its own deterministic resamples.
+
+    ``unit`` is ``"example"`` or the meta column whose values are the resampling units;
+    ``grid`` names the condition columns whose cells can be excluded as fully failed.
+    """
+    n = len(next(iter(rows.values()))) if rows else 0
+    failed = np.zeros(n, dtype=bool) if failed is None else failed
+    units = None if unit == EXAMPLE else np.asarray(meta[unit])
+    excluded, excluded_cells = _excluded(meta, failed, grid)
+    tables = {"overall": np.ones(n, dtype=bool), **slice_masks(meta, slice_by)}
+    scores, failures = {}, {}
+    for name, mask in tables.items():
+        if failed[mask].any():
+            failures[name] = round(float(failed[mask].mean()), 6)
+        kept = mask & ~excluded
+        if not kept.any():
+            continue
+        scores[name] = score_table(metrics, {k: v[kept] for k, v in rows.items()},
+                                   None if units is None else units[kept], n_resamples,
+                                   _slice_rng(seed, name))
+    overall = scores.pop("overall", {})
+    return Scored(overall, scores, failures, excluded_cells)

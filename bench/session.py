@@ -46,13 +46,28 @@ def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str]) -> lis
     return names
 
 
+def infer_task(a: str, b: str):
+    """The one task both methods run on (for ``bench compare A B`` without ``--task``); where
+    several take them (a task family), the task named like the methods' own."""
+    cards = [METHODS.get(a).card, METHODS.get(b).card]
+    shared = [task for _, task in TASKS.items() if all(task.runs(c) for c in cards)]
+    if len(shared) == 1:
+        return shared[0]
+    named = [task for task in shared if task.name == cards[0].task]
+    if len(named) == 1:
+        return named[0]
+    found = ", ".join(t.name for t in shared) or "none"
+    raise UserError(f"--task: {a} and {b} share {'no task' if not shared else 'several tasks'} "
+                    f"({found}); name one with --task")
+
+
 def results_table(task_name: str, records: list[RunRecord]) -> str:
     task = TASKS.get(task_name)
     board = leaderboard.update_board({"sections": {}}, task, records)
     tables = []
     for key in board["sections"]:
-        header, rows = leaderboard.section_rows(board, key)
-        tables.append(tabulate(rows, headers=header))
+        header, rows = leaderboard.section_rows(board, key, task)
+        tables.append(tabulate(rows, headers=header, disable_numparse=True))
     return "\n\n".join(tables)
 
 
@@ -89,6 +104,8 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
         resolve_params(METHODS.get(name), spec, overrides)  # bad -p fails before any work
     if publish and sweep.split:
         raise UserError("--publish: leaderboards take whole-grid cells; drop --split")
+    if publish:
+        leaderboard.check_publishable(workspace.leaderboards, TASKS.get(task_name))
     executor = make_executor(sweep.executor, sweep.jobs, sweep.address, sweep.cpus_per_cell,
                              sweep.gpus_per_cell)
     workspace.check_writable()

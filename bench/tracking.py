@@ -122,14 +122,8 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
 
 
 def _plots(record: RunRecord, folder: Path) -> list[Path]:
-    """The record's figures: error CDF (localization), confusion matrix (classification)."""
-    from perloc.bench.plots import plot_confusions, plot_error_cdf
+    """The figures the task's reports draw for one record (confusion matrix, error CDF)."""
+    from perloc.bench.core.registry import TASKS
 
-    title = f"{record.method} ({record.task}, {record.profile})"
-    plots = []
-    if record.quantiles:
-        plots.append(plot_error_cdf(record.quantiles, folder / "error_cdf.png", title))
-    if record.confusion:
-        plots.append(plot_confusions({record.method: record.confusion},
-                                     folder / "confusion.png", title))
-    return plots
+    task = TASKS.get(record.task)
+    return [path for report in task.reports for path in report.artifacts(record, folder)]

@@ -85,6 +85,13 @@ class KwsClips:
         return self.cache.get((*self._part(split), "labels"), lambda: np.array(
             [index[e.label] for e in self.commands.entries(split)], dtype=np.int64))
 
+    def speakers(self, split: str) -> np.ndarray:
+        """Speaker id of each clip of ``split`` (the file name's hash prefix; each silence
+        clip is its own ``silence-<i>``): the resampling unit of the test CIs."""
+        return np.array([e.path.name.split("_nohash_")[0] if e.path is not None
+                         else f"silence-{i}" for i, e in enumerate(self.commands.entries(split))],
+                        dtype=object)
+
     def features(self, split: str) -> np.ndarray:
         """[N, 98, 40] MFCCs of ``split`` (front-end config in the cache key)."""
         return self.cache.get((*self._part(split), "mfcc", dataclasses.asdict(self.frontend)),
@@ -147,11 +154,12 @@ class KwsTest:
             raise UserError(f"{self.name}: the harness scores the test split (asked {split!r})")
         features = self.prepared[0]
         words = np.array(self.clips.classes, dtype=object)[self.labels]
+        speakers = self.clips.speakers("testing")
         stop = len(self.labels) if limit is None else min(limit, len(self.labels))
         for start in range(0, stop, batch_size):
             part = slice(start, min(start + batch_size, stop))
             yield Batch({"mfcc": features[part], "label": self.labels[part]},
-                        {"word": words[part]})
+                        {"word": words[part], "speaker": speakers[part]})
 
 
 @dataclasses.dataclass(frozen=True)

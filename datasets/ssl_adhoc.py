@@ -135,6 +135,7 @@ class AdhocTest:
             raise UserError(f"{self.name}: only the test split is simulated here ({split!r})")
         examples, mics, srcs = self.prepared
         speaker = np.array([u.speaker for u, _ in examples])
+        utterance = np.array([u.id for u, _ in examples])
         for t60 in self.grid["t60"]:
             clean, source = self._clean_at(t60)
             for snr in self.grid["snr"]:
@@ -143,7 +144,8 @@ class AdhocTest:
                 n = len(noisy)
                 cell = _batch(noisy, source, mics, srcs, {"snr": np.full(n, float(snr)),
                                                          "t60": np.full(n, float(t60)),
-                                                         "speaker": speaker})
+                                                         "speaker": speaker,
+                                                         "file": utterance})
                 yield from cell.chunks(batch_size, limit)
 
 

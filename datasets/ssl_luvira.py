@@ -33,6 +33,7 @@ from perloc.datasets.sim.rir_bank import RirBank
 from perloc.datasets.ssl_augment import SimAugmentConfig, SimulatedWindows, render_pool
 from perloc.datasets.ssl_conditions import condition_batch, condition_version
 
+SEGMENT_S = 1.0  # seconds of walk per resampling unit of the test CIs
 MAX_TAU = 314  # samples: the largest LuViRA mic separation (6.743 m) at 16 kHz, c = 343 m/s
 
 
@@ -71,7 +72,8 @@ class LuviraTest:
 
     def _cell(self, setup: str, m: int) -> Batch:
         f = self.prepared
-        meta = {"trajectory": f.trajectory, "time": f.time}
+        meta = {"trajectory": f.trajectory, "time": f.time,
+                "segment": segments(f.trajectory, f.time)}
         return condition_batch(f.signals, f.source, f.mic_pos, f.position, meta, setup, m,
                                self.seed)
 
@@ -82,6 +84,18 @@ class LuviraTest:
         for setup in self.grid["setup"]:
             for m in self.grid["mics"]:
                 yield from self._cell(setup, int(m)).chunks(batch_size, limit)
+
+
+def segments(trajectory: np.ndarray, time: np.ndarray, seconds: float = SEGMENT_S) -> np.ndarray:
+    """``music3@4``: the trajectory and the ``seconds``-long block a frame's centre falls in.
+    Frames 128 ms apart along one walk have correlated errors, so the test CIs resample
+    these blocks, not frames.
+
+    >>> segments(np.array(["a", "a", "b"]), np.array([0.1, 1.2, 0.1])).tolist()
+    ['a@0', 'a@1', 'b@0']
+    """
+    blocks = np.floor(np.asarray(time, dtype=np.float64) / seconds).astype(np.int64)
+    return np.array([f"{t}@{b}" for t, b in zip(trajectory, blocks, strict=True)], dtype=object)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Percentile bootstrap confidence intervals over resampled units."""
+"""Percentile bootstrap confidence intervals over resampled units of summable statistics."""
 
 from __future__ import annotations
 
@@ -6,47 +6,70 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-Reducer = Callable[[np.ndarray], np.ndarray]
+Compute = Callable[[np.ndarray], np.ndarray]
 
 
 def bootstrap_cis(
-    values: Sequence[np.ndarray],
-    reducers: Sequence[Reducer],
+    stats: Sequence[np.ndarray],
+    computes: Sequence[Compute],
     *,
     n_resamples: int = 1000,
     level: float = 0.95,
     rng: np.random.Generator,
     chunk: int = 2_000_000,
 ) -> list[tuple[float, float]]:
-    """Percentile bootstrap CIs of several statistics over the same n units.
+    """Percentile bootstrap CIs of several statistics over the same n resampling units.
 
-    Draw R index vectors idx_r of n units with replacement (shared by all statistics, so
-    their intervals come from the same resamples), compute s_r = reduce(values[idx_r]) and
-    return the (1-level)/2 and (1+level)/2 quantiles of s_r for each statistic. ``reduce``
-    acts along the last axis, so a chunk of resamples is reduced in one call.
+    ``stats[j]`` is [n, k_j]: one row of summable sufficient statistics per unit (an example,
+    or a cluster of examples such as an utterance). Draw R index vectors idx_r of n units with
+    replacement (shared by all statistics, so their intervals come from the same resamples),
+    sum the drawn rows, S_r = sum_i stats[idx_r[i]], score s_r = compute(S_r), and return the
+    (1-level)/2 and (1+level)/2 quantiles of s_r (NaN scores, where the metric does not
+    apply to a resample, are left out). ``compute`` acts on the last axis, so a chunk of
+    resamples is scored in one call.
+
+    >>> mean = lambda s: s[..., 0] / s[..., 1]
+    >>> bootstrap_cis([np.array([[2.0, 1.0], [2.0, 1.0]])], [mean], rng=np.random.default_rng(0))
+    [(2.0, 2.0)]
     """
-    values = [np.asarray(v, dtype=np.float64) for v in values]
-    n = len(values[0]) if values else 0
+    stats = [np.asarray(s, dtype=np.float64) for s in stats]
+    n = len(stats[0]) if stats else 0
     if n == 0:
-        return [(float("nan"), float("nan"))] * len(values)
+        return [(float("nan"), float("nan"))] * len(stats)
     if n_resamples <= 0:
-        return [(float(r(v)), float(r(v))) for v, r in zip(values, reducers, strict=True)]
-    per_chunk = max(1, chunk // n)
-    stats: list[list[np.ndarray]] = [[] for _ in values]
+        return [(float(c(s.sum(0))),) * 2 for s, c in zip(stats, computes, strict=True)]
+    width = max(s.shape[1] for s in stats)
+    per_chunk = max(1, chunk // (n * width))
+    scores: list[list[np.ndarray]] = [[] for _ in stats]
     for start in range(0, n_resamples, per_chunk):
         idx = rng.integers(0, n, size=(min(per_chunk, n_resamples - start), n))
-        for out, v, reduce in zip(stats, values, reducers, strict=True):
-            out.append(np.asarray(reduce(v[idx])))
+        for out, s, compute in zip(scores, stats, computes, strict=True):
+            out.append(np.asarray(compute(s[idx].sum(axis=1)), dtype=np.float64))
     tail = (1.0 - level) / 2.0
-    return [tuple(float(q) for q in np.quantile(np.concatenate(s), [tail, 1.0 - tail]))
-            for s in stats]
+    return [_quantiles(np.concatenate(s), tail) for s in scores]
 
 
-def bootstrap_ci(values: np.ndarray, reduce: Reducer, *, n_resamples: int = 1000,
-                 level: float = 0.95, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``reduce(values)`` (one statistic; see ``bootstrap_cis``).
+def _quantiles(scores: np.ndarray, tail: float) -> tuple[float, float]:
+    scores = scores[np.isfinite(scores)]
+    if not len(scores):
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(scores, [tail, 1.0 - tail])
+    return float(lo), float(hi)
 
-    >>> bootstrap_ci(np.ones(10), lambda v: v.mean(-1), rng=np.random.default_rng(0))
-    (1.0, 1.0)
+
+def cluster_rows(rows: np.ndarray, units: np.ndarray | None) -> np.ndarray:
+    """Sum the per-example rows [N, k] of each resampling unit: [U, k] in order of first
+    appearance (``units`` None: every example is its own unit).
+
+    >>> cluster_rows(np.array([[1.0], [2.0], [4.0]]), np.array(["b", "a", "b"])).tolist()
+    [[5.0], [2.0]]
     """
-    return bootstrap_cis([values], [reduce], n_resamples=n_resamples, level=level, rng=rng)[0]
+    if units is None:
+        return rows
+    _, first, inverse = np.unique(units, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # unique() sorts; keep the order units first appear in
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    out = np.zeros((len(first), rows.shape[1]), dtype=np.float64)
+    np.add.at(out, rank[inverse.reshape(-1)], rows)
+    return out

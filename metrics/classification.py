@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perloc.bench.core.cards import MetricCard
+from perloc.bench.core.cards import mean_metric
 
 
 def correct_percent(pred, true) -> np.ndarray:
@@ -56,7 +56,7 @@ def per_class_accuracy(counts: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, 100.0 * np.diag(counts) / totals, np.nan)
 
 
-ACCURACY = MetricCard(
+ACCURACY = mean_metric(
     "accuracy", "%", True, correct_percent,
-    description="top-1 accuracy: 100 * mean [argmax logits = label] (per class: slice word=c)")
+    "top-1 accuracy: 100 * mean [argmax logits = label] (per class: slice word=c)")
 KWS_METRICS = (ACCURACY,)

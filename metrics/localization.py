@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perloc.bench.core.cards import MetricCard
+from perloc.bench.core.cards import MetricCard, mean_metric
 
 ERROR_CAP_M = 3.0
 
@@ -65,20 +65,16 @@ def mic_error_cm(pred, true, cap_m: float = ERROR_CAP_M) -> np.ndarray:
         return np.where(count > 0, np.where(unknown, error, 0.0).sum(axis=1) / count, np.nan)
 
 
-def _mean(values: np.ndarray) -> np.ndarray:
-    return np.mean(values, axis=-1)
-
-
 LOCALIZATION_METRICS: tuple[MetricCard, ...] = (
-    MetricCard(name="mae_cm", unit="cm", higher_is_better=False, per_unit=euclidean_error_cm,
-               reduce=_mean, description="MAE = 1/n sum_i min(||p_hat_i - p_i||_2, 3 m), in cm"),
-    MetricCard(name="acc_30cm", unit="%", higher_is_better=True, per_unit=within_percent,
-               reduce=_mean, description="acc@30cm = 100/n sum_i [min(||p_hat_i - p_i||, 3 m) < 30 cm]"),
+    mean_metric("mae_cm", "cm", False, euclidean_error_cm,
+                "MAE = 1/n sum_i min(||p_hat_i - p_i||_2, 3 m), in cm"),
+    mean_metric("acc_30cm", "%", True, within_percent,
+                "acc@30cm = 100/n sum_i [min(||p_hat_i - p_i||, 3 m) < 30 cm]"),
 )
 
-MIC_MAE = MetricCard(
-    name="mic_mae_cm", unit="cm", higher_is_better=False, per_unit=mic_error_cm, reduce=_mean,
-    columns=("mic_pos", "mic_unknown"),
-    description="mic MAE = mean over unknown mics of min(||r_hat_m - r_m||_2, 3 m), in cm "
-                "(setups 2_a / 2_b, Paper VII Table 3)")
+MIC_MAE = mean_metric(
+    "mic_mae_cm", "cm", False, mic_error_cm,
+    "mic MAE = mean over frames with unknown mics of (mean over unknown mics of "
+    "min(||r_hat_m - r_m||_2, 3 m)), in cm (setups 2_a / 2_b, Paper VII Table 3)",
+    columns=("mic_pos", "mic_unknown"))
 SSL_METRICS: tuple[MetricCard, ...] = (*LOCALIZATION_METRICS, MIC_MAE)

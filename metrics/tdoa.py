@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perloc.bench.core.cards import MetricCard
+from perloc.bench.core.cards import MetricCard, mean_metric, root_mean_square_metric
 
 SPEED_OF_SOUND = 343.0
 SAMPLE_RATE = 16_000
@@ -44,40 +44,17 @@ def hit_percent(pred, true, threshold_cm: float, fs: float = SAMPLE_RATE,
     return 100.0 * (abs_error_cm(pred, true, fs, c) < threshold_cm)
 
 
-def mean(values: np.ndarray) -> np.ndarray:
-    """MAE-style reduction: (1/n) sum_i v_i along the last axis."""
-    return np.mean(values, axis=-1)
-
-
-def root_mean_square(values: np.ndarray) -> np.ndarray:
-    """RMSE reduction: sqrt((1/n) sum_i v_i^2) along the last axis, pooled over all units.
-
-    >>> float(root_mean_square(np.array([3.0, 4.0])))
-    3.5355339059327378
-    """
-    return np.sqrt(np.mean(np.square(values), axis=-1))
-
-
 def _acc_card(threshold: int) -> MetricCard:
-    return MetricCard(
-        name=f"acc_{threshold}cm",
-        unit="%",
-        higher_is_better=True,
-        per_unit=lambda p, t, th=threshold: hit_percent(p, t, th),
-        reduce=mean,
-        description=f"acc@{threshold}cm = 100/n sum_i [|tau_hat_i - tau_i| c/fs < {threshold} cm]",
-    )
+    return mean_metric(
+        f"acc_{threshold}cm", "%", True, lambda p, t, th=threshold: hit_percent(p, t, th),
+        f"acc@{threshold}cm = 100/n sum_i [|tau_hat_i - tau_i| c/fs < {threshold} cm]")
 
 
-MAE_CM = MetricCard(
-    name="mae_cm", unit="cm", higher_is_better=False, per_unit=abs_error_cm, reduce=mean,
-    description="MAE = 1/n sum_i |tau_hat_i - tau_i| * 100 c / fs",
-)
-RMSE_CM = MetricCard(
-    name="rmse_cm", unit="cm", higher_is_better=False, per_unit=abs_error_cm,
-    reduce=root_mean_square,
-    description="RMSE = sqrt(1/n sum_i (|tau_hat_i - tau_i| * 100 c / fs)^2), pooled",
-)
+MAE_CM = mean_metric("mae_cm", "cm", False, abs_error_cm,
+                     "MAE = 1/n sum_i |tau_hat_i - tau_i| * 100 c / fs")
+RMSE_CM = root_mean_square_metric(
+    "rmse_cm", "cm", abs_error_cm,
+    "RMSE = sqrt(1/n sum_i (|tau_hat_i - tau_i| * 100 c / fs)^2), pooled")
 TDOA_METRICS: tuple[MetricCard, ...] = (
     MAE_CM,
     RMSE_CM,

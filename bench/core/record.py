@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
-TIMING_FIELDS = ("created_at", "durations", "throughput", "efficiency")
+SCHEMA_VERSION = 2
+TIMING_FIELDS = ("created_at", "durations", "throughput")
 
 
 @dataclass
@@ -16,7 +16,8 @@ class Score:
     value: float
     ci_low: float
     ci_high: float
-    n: int = 0
+    n: int = 0  # examples
+    units: int = 0  # resampling units (clusters of examples) the CI resampled
 
 
 @dataclass
@@ -24,8 +25,10 @@ class RunRecord:
     """Everything needed to render, compare and reproduce one run.
 
     ``scores`` maps metric -> Score; ``slices`` maps a slice name such as ``snr=6|t60=0.4``
-    to its own metric -> Score table. Timings sit in ``durations``/``throughput`` so two
-    runs can be compared with them stripped (see ``comparable``).
+    to its own metric -> Score table. ``extras`` holds what the task's reports collected
+    (confusion counts, error percentiles, efficiency). Timings sit in ``durations``/
+    ``throughput`` and under ``extras[...]["timing"]``, so two runs can be compared with them
+    stripped (see ``comparable``).
     """
 
     task: str
@@ -47,10 +50,12 @@ class RunRecord:
     scores: dict[str, Score] = field(default_factory=dict)
     slices: dict[str, dict[str, Score]] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
-    quantiles: dict[str, list[float]] = field(default_factory=dict)  # cell -> 0..100th percentile
-    confusion: dict[str, Any] = field(default_factory=dict)  # classes, counts[true][predicted]
-    efficiency: dict[str, Any] = field(default_factory=dict)  # params, macs, latency_ms, threads
+    failures: dict[str, float] = field(default_factory=dict)  # table -> failed fraction (> 0)
+    excluded_cells: list[str] = field(default_factory=list)  # every estimate failed: N/A
+    resampling_unit: str = "example"  # what the bootstrap CIs resampled
+    extras: dict[str, Any] = field(default_factory=dict)  # report name -> what it collected
     status: str = "ok"
+    origin: str = "harness"  # "external": predictions scored by ``bench score``
     reason: str = ""
     traceback: str = ""  # of a failed cell
     created_at: str = ""
@@ -64,6 +69,8 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
+        if raw.get("schema_version") == 1:
+            raw = _upgrade_v1(raw)
         if raw.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"unsupported record schema_version {raw.get('schema_version')!r}")
         raw = dict(raw)
@@ -75,4 +82,33 @@ class RunRecord:
 
     def comparable(self) -> dict[str, Any]:
         """The record without wall-clock fields: equal for two runs with the same seed."""
-        return {k: v for k, v in self.to_dict().items() if k not in TIMING_FIELDS}
+        out = {k: v for k, v in self.to_dict().items() if k not in TIMING_FIELDS}
+        out["extras"] = {name: {k: v for k, v in extra.items() if k != "timing"}
+                         if isinstance(extra, dict) else extra
+                         for name, extra in out["extras"].items()}
+        return out
+
+
+def _upgrade_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 record in the schema-2 layout: its report fields move into ``extras``."""
+    raw = dict(raw, schema_version=2)
+    raw["extras"] = legacy_extras(raw)
+    return raw
+
+
+def legacy_extras(raw: dict[str, Any]) -> dict[str, Any]:
+    """Pop schema-1 report fields (``quantiles``, ``confusion``, ``efficiency``) off a record
+    or board entry and return them as schema-2 ``extras``."""
+    extras = {}
+    quantiles, confusion = raw.pop("quantiles", None), raw.pop("confusion", None)
+    efficiency = dict(raw.pop("efficiency", None) or {})
+    if quantiles:
+        extras["error_cdf"] = quantiles
+    if confusion:
+        extras["confusion"] = confusion
+    if efficiency:
+        timing = {"latency_ms": efficiency.pop("latency_ms", None),
+                  "threads": efficiency.pop("latency_threads", 1),
+                  "runs": efficiency.pop("latency_runs", 0)}
+        extras["efficiency"] = {**efficiency, "timing": timing}
+    return extras

@@ -82,11 +82,13 @@ class TaskSpec:
     reported: tuple[Reported, ...] = ()
     headline: tuple[str, ...] = ()  # metrics shown per condition in leaderboards
     headline_slice: str = ""  # the cell that ranks methods (e.g. "setup=1_a|mics=11"); "" = all
-    pivots: tuple[tuple[str, str], ...] = ()  # (row, column) condition pairs tabulated together
-    error_cdf: bool = False  # keep percentiles of the primary metric's per-example values
     family: str = ""  # methods whose card names this task family run here too (e.g. "ssl")
-    confusion: bool = False  # keep confusion counts over the dataset's ``classes`` (classifiers)
-    efficiency: bool = False  # measure params, MACs and batch-1 CPU latency of each method
+    reports: tuple[Any, ...] = ()  # perloc.bench.report.base.Report plug-ins
+    resampling_unit: str = "example"  # or the meta column whose values are the bootstrap units
+    resampling_note: str = ""  # why that unit (shown on the leaderboard)
+    example_unit: str = "example"  # what one test example is: window, frame, clip ...
+    shortcuts: tuple[str, ...] = ()  # conditions that get their own flag (--snr LO:HI)
+    inputs: tuple[str, ...] = ()  # batch columns ``bench export`` writes for outside models
 
     def runs(self, card) -> bool:
         """Whether a method (by its card) belongs to this task or its family."""

@@ -14,6 +14,9 @@ from functools import partial
 
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
+from perloc.bench.report.confusion import Confusion
+from perloc.bench.report.efficiency import Efficiency
+from perloc.bench.report.tables import SliceTables
 from perloc.metrics.classification import KWS_METRICS
 
 KWT_DISTILL = ("kwt-1-distill", "kwt-2-distill", "kwt-3-distill")
@@ -144,8 +147,12 @@ def _task(name: str, classes: str, description: str, columns: tuple[str, ...]) -
         profiles=PROFILES, tolerances={"accuracy": 1.0},
         make_dataset=partial(make_dataset, classes=classes),
         make_training=partial(make_training, classes=classes),
-        target="label", slice_by=("word",), reported=_table3(columns), confusion=True,
-        efficiency=True, family="kws"))
+        target="label", slice_by=("word",), reported=_table3(columns), family="kws",
+        reports=(Efficiency(), SliceTables(("word",)), Confusion("label")),
+        resampling_unit="speaker",
+        resampling_note="speakers: the clips of one speaker are correlated, and the test split "
+                        "is drawn by speaker (each silence clip is its own unit)",
+        example_unit="clip", inputs=("mfcc",)))
 
 
 KWS = _task("kws", "12", "Keyword spotting (Paper III): Speech Commands 12 classes (10 words, "

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
-from perloc.metrics.localization import SSL_METRICS
+from perloc.bench.report.error_cdf import ErrorCdf
+from perloc.bench.report.tables import Pivot, SliceTables
+from perloc.metrics.localization import SSL_METRICS, euclidean_error_cm
 
 SETUPS = ("1_a", "1_b", "2_a", "2_b")
 MICS = (5, 7, 8, 9, 11)
+ORDER = {"setup": list(SETUPS), "mics": [str(m) for m in MICS]}
 
 SMOKE_SIZES = {
     "wav2pos": {"embed_dim": 32, "depth": 1, "heads": 2, "decoder_dim": 32, "decoder_depth": 1,
@@ -170,6 +173,13 @@ SSL = TASKS.add("ssl", TaskSpec(
     reported=REPORTED,
     headline=("mae_cm", "acc_30cm", "mic_mae_cm"),
     headline_slice="setup=1_a|mics=11",
-    pivots=(("setup", "mics"), ("trajectory", "mics")),
-    error_cdf=True,
+    reports=(Pivot("setup", "mics", ORDER), Pivot("trajectory", "mics", ORDER),
+             SliceTables(("setup", "mics", "trajectory"), ORDER),
+             ErrorCdf(euclidean_error_cm, "position", "setup=1_a|mics=11")),
+    resampling_unit="segment",
+    resampling_note="1-s segments of a test trajectory: frames 128 ms apart along one walk "
+                    "have correlated errors, and the test set has only two trajectories",
+    example_unit="frame",
+    inputs=("signals", "mic_pos", "source_signal", "source_known"),
+    shortcuts=("setup", "mics"),
 ))

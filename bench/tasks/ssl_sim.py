@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
+from perloc.bench.report.error_cdf import ErrorCdf
+from perloc.bench.report.tables import SliceTables
 from perloc.bench.tasks.ssl import DEFAULT_SIZES, SMOKE_SIZES
 from perloc.bench.tasks.tdoa import speech_corpus
-from perloc.metrics.localization import LOCALIZATION_METRICS
+from perloc.metrics.localization import LOCALIZATION_METRICS, euclidean_error_cm
 
 MAX_TAU = 342  # the 5 x 5 x 2 m room's diagonal at 16 kHz
 LAGS = {"multilat": {"max_tau": MAX_TAU}, "multilat-ngcc": {"max_tau": MAX_TAU},
@@ -93,6 +95,12 @@ SSL_SIM = TASKS.add("ssl-sim", TaskSpec(
     target="position",
     slice_by=("snr", "t60"),
     headline=("mae_cm", "acc_30cm"),
-    error_cdf=True,
     family="ssl",
+    reports=(SliceTables(("snr", "t60")), ErrorCdf(euclidean_error_cm, "position")),
+    resampling_unit="file",
+    resampling_note="test utterances: each is played from several geometries in every SNR x "
+                    "T60 cell, and those examples share its speech",
+    example_unit="example",
+    inputs=("signals", "mic_pos", "source_signal", "source_known"),
+    shortcuts=("snr", "t60"),
 ))

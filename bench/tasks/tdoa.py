@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
+from perloc.bench.report.tables import SliceTables
 from perloc.metrics.tdoa import TDOA_METRICS
 
 SNRS = (0, 6, 12, 18, 24, 30)
@@ -125,4 +126,12 @@ TDOA = TASKS.add("tdoa", TaskSpec(
     slice_by=("snr", "t60"),
     reported=REPORTED,
     headline=("mae_cm", "acc_10cm"),
+    reports=(SliceTables(("snr", "t60")),),
+    resampling_unit="file",
+    resampling_note="utterances: the 15 windows of one utterance share its speech and room "
+                    "and are not independent; an utterance is resampled with all its windows in "
+                    "every SNR x T60 cell",
+    example_unit="window",
+    inputs=("signals",),
+    shortcuts=("snr", "t60"),
 ))

@@ -27,6 +27,7 @@ from perloc.methods.layers.mfcc import Mfcc
 from perloc.methods.training import ModelState, Optimization, train
 
 PRECISIONS = ("fp32", "bf16")
+PAPER_CLASSES = 12  # the 12-class task of Paper III's parameter counts
 PREDICT_CHUNK = 256
 CLIP_SAMPLES = 16_000
 
@@ -68,6 +69,11 @@ class KeywordClassifier(ModelState):
 
     def optimization(self, ctx: FitContext) -> Optimization:
         raise NotImplementedError
+
+    def paper_model(self) -> nn.Module:
+        """The network of these parameters for the 12-class task (the paper's counts);
+        ``fit`` builds the trained one from the data's class count."""
+        return self.model if self.model is not None else self.build(self.params, PAPER_CLASSES)
 
     def logits(self, model: nn.Module, mfcc: Tensor) -> Tensor:
         """Evaluation logits (distilled models average their two heads here)."""

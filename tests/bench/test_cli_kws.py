@@ -27,12 +27,15 @@ def test_smoke_run_publishes_accuracy_efficiency_and_confusion(capsys, workspace
     for record in records.values():
         assert record["status"] == "ok"
         assert 0 <= record["scores"]["accuracy"]["value"] <= 100
-        eff = record["efficiency"]
-        assert eff["params"] > 0 and eff["macs"] > 0 and eff["latency_ms"] > 0
-        assert eff["latency_threads"] == 1 and eff["example_shape"] == [1, 16000]
-        counts = np.array(record["confusion"]["counts"])
+        eff = record["extras"]["efficiency"]
+        assert eff["params"] > 0 and eff["macs"] > 0 and eff["timing"]["latency_ms"] > 0
+        assert eff["timing"]["threads"] == 1 and eff["example_shape"] == [1, 16000]
+        confusion = record["extras"]["confusion"]
+        counts = np.array(confusion["counts"])
         assert counts.shape == (12, 12) and counts.sum() == record["n_examples"]
-        assert record["confusion"]["classes"][:2] == ["_silence_", "_unknown_"]
+        assert confusion["classes"][:2] == ["_silence_", "_unknown_"]
+        assert record["resampling_unit"] == "speaker"
+        assert record["scores"]["accuracy"]["units"] < record["n_examples"]
         assert any(name.startswith("word=") for name in record["slices"])
         assert record["series"]["val_accuracy"]
     # the distilled KWT's teacher is the mhatt-rnn row's own checkpoint, trained once
@@ -112,6 +115,6 @@ def test_the_35_class_task_runs_the_same_methods(capsys):
     result = invoke(capsys, "run", "kws-35", "--profile", "smoke", "-m", "ds-cnn", "--json")
     assert result.code == 0, result.err
     (record,) = json.loads(result.out)
-    assert np.array(record["confusion"]["counts"]).shape == (35, 35)
-    assert "backward" in record["confusion"]["classes"]
+    assert np.array(record["extras"]["confusion"]["counts"]).shape == (35, 35)
+    assert "backward" in record["extras"]["confusion"]["classes"]
     assert record["dataset"]["classes"] == 35

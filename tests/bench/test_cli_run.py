@@ -17,7 +17,7 @@ def test_smoke_run_writes_records_mlflow_and_leaderboard(capsys, workspace):
     printed = json.loads(outcome.out)
     assert [r["method"] for r in printed] == ["gcc-phat", "gcc-cc"]
     record = printed[0]
-    assert record["schema_version"] == 1 and record["status"] == "ok"
+    assert record["schema_version"] == 2 and record["status"] == "ok"
     assert record["dataset"]["provenance"]["kind"] == "synthetic"
     assert record["n_examples"] == 2 * 15 * 4
     assert set(record["slices"]) >= {"snr=0", "t60=0.4", "snr=30|t60=0.2"}

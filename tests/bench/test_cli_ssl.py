@@ -31,7 +31,7 @@ def test_smoke_run_publishes_every_default_method(capsys, workspace):
     assert "By setup and mics" in board and "Paper VII Table 2" in board
     assert "ms/frame" in board
     assert (workspace / "leaderboards" / "ssl-cdf-smoke-synthetic.png").stat().st_size > 1000
-    assert "setup=1_a|mics=11" in by_method["wav2pos"]["quantiles"]
+    assert "setup=1_a|mics=11" in by_method["wav2pos"]["extras"]["error_cdf"]
 
 
 def test_where_selects_conditions_and_rejects_bad_ones(capsys):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from perloc.bench.core.registry import METHODS
-from perloc.bench.efficiency import count_macs, measure, median_latency_ms
+from perloc.bench.report.efficiency import count_macs, measure, median_latency_ms
 
 
 def test_macs_of_a_linear_layer_and_a_convolution():
@@ -29,8 +29,8 @@ def test_latency_is_positive_and_restores_the_thread_count():
                                          ("kwt-3", 5_360_844), ("mhatt-rnn", 756_689),
                                          ("ds-cnn", 414_012)])
 def test_paper_configs_have_the_papers_parameter_counts(name, params, monkeypatch):
-    monkeypatch.setattr("perloc.bench.efficiency.RUNS", 2)
-    monkeypatch.setattr("perloc.bench.efficiency.WARMUP", 0)
+    monkeypatch.setattr("perloc.bench.report.efficiency.RUNS", 2)
+    monkeypatch.setattr("perloc.bench.report.efficiency.WARMUP", 0)
     cls = METHODS.get(name)
     method = cls(cls.card.params())
     method.model = method.build(method.params, 12)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from perloc.metrics.bootstrap import bootstrap_ci, bootstrap_cis
+from perloc.bench.core.cards import ratio, sum_and_count
+from perloc.metrics.bootstrap import bootstrap_cis, cluster_rows
 from perloc.metrics.tdoa import (
     MAE_CM,
     RMSE_CM,
@@ -9,8 +10,6 @@ from perloc.metrics.tdoa import (
     abs_error_cm,
     cm_per_sample,
     hit_percent,
-    mean,
-    root_mean_square,
 )
 
 
@@ -23,9 +22,9 @@ def test_known_answers_mae_rmse():
     pred, true = np.array([0, 2, -3]), np.array([0.0, 0.5, -1.0])
     errors = abs_error_cm(pred, true)
     np.testing.assert_allclose(errors, [0.0, 1.5 * 2.14375, 2 * 2.14375])
-    assert MAE_CM.score(MAE_CM.values(pred, true)) == pytest.approx(3.5 / 3 * 2.14375)
+    assert MAE_CM.score(pred, true) == pytest.approx(3.5 / 3 * 2.14375)
     rmse = np.sqrt((1.5**2 + 2**2) / 3) * 2.14375
-    assert RMSE_CM.score(RMSE_CM.values(pred, true)) == pytest.approx(rmse)
+    assert RMSE_CM.score(pred, true) == pytest.approx(rmse)
 
 
 def test_accuracy_threshold_is_strict_and_in_percent():
@@ -36,24 +35,34 @@ def test_accuracy_threshold_is_strict_and_in_percent():
     names = [card.name for card in TDOA_METRICS]
     assert names == ["mae_cm", "rmse_cm", "acc_10cm", "acc_8cm", "acc_6cm", "acc_4cm", "acc_2cm"]
     acc10 = TDOA_METRICS[2]
-    assert acc10.score(acc10.values(np.array([0, 0, 5, 9]), np.zeros(4))) == pytest.approx(50.0)
+    assert acc10.score(np.array([0, 0, 5, 9]), np.zeros(4)) == pytest.approx(50.0)
 
 
 def test_integer_estimator_on_real_delay_has_rounding_error():
     true = np.array([2.5, -0.5])
-    assert MAE_CM.score(MAE_CM.values(np.round(true + 1e-9), true)) == pytest.approx(0.5 * 2.14375)
+    assert MAE_CM.score(np.round(true + 1e-9), true) == pytest.approx(0.5 * 2.14375)
 
 
-def test_reductions_act_on_last_axis():
-    values = np.array([[3.0, 4.0], [1.0, 1.0]])
-    np.testing.assert_allclose(mean(values), [3.5, 1.0])
-    np.testing.assert_allclose(root_mean_square(values), [np.sqrt(12.5), 1.0])
+def test_state_rows_add_up_to_the_batch_score():
+    """Splitting a batch anywhere and summing the update rows gives the whole batch's score."""
+    rng = np.random.default_rng(4)
+    pred, true = rng.integers(-20, 20, 50), rng.normal(0, 8, 50)
+    for card in TDOA_METRICS:
+        rows = card.rows(pred, true)
+        halves = card.rows(pred[:17], true[:17]).sum(0) + card.rows(pred[17:], true[17:]).sum(0)
+        assert card.value(halves) == pytest.approx(card.value(rows.sum(0)))
+    errors = np.abs(pred - true) * 2.14375
+    assert RMSE_CM.score(pred, true) == pytest.approx(np.sqrt(np.mean(errors ** 2)))
+
+
+def _mean_ci(values, **kwargs):
+    return bootstrap_cis([sum_and_count(values)], [ratio], **kwargs)[0]
 
 
 def test_bootstrap_ci_brackets_the_estimate_and_is_deterministic():
     values = np.random.default_rng(1).normal(5.0, 1.0, size=400)
-    a = bootstrap_ci(values, mean, rng=np.random.default_rng(3))
-    b = bootstrap_ci(values, mean, rng=np.random.default_rng(3))
+    a = _mean_ci(values, rng=np.random.default_rng(3))
+    b = _mean_ci(values, rng=np.random.default_rng(3))
     assert a == b
     assert a[0] < values.mean() < a[1]
     # a 95% CI of the mean is about +-1.96 sigma/sqrt(n)
@@ -62,9 +71,24 @@ def test_bootstrap_ci_brackets_the_estimate_and_is_deterministic():
 
 def test_bootstrap_cis_share_resamples_and_handle_edge_cases():
     ones = np.ones(50)
-    (lo, hi), (lo2, hi2) = bootstrap_cis([ones, 2 * ones], [mean, root_mean_square],
-                                         rng=np.random.default_rng(0))
+    rms = lambda s: np.sqrt(ratio(s))  # noqa: E731
+    (lo, hi), (lo2, hi2) = bootstrap_cis([sum_and_count(ones), sum_and_count(4 * ones)],
+                                         [ratio, rms], rng=np.random.default_rng(0))
     assert (lo, hi, lo2, hi2) == (1.0, 1.0, 2.0, 2.0)
-    assert all(np.isnan(bootstrap_ci(np.array([]), mean, rng=np.random.default_rng(0))))
-    assert bootstrap_ci(np.array([1.0, 3.0]), mean, n_resamples=0,
-                        rng=np.random.default_rng(0)) == (2.0, 2.0)
+    assert all(np.isnan(_mean_ci(np.array([]), rng=np.random.default_rng(0))))
+    assert _mean_ci(np.array([1.0, 3.0]), n_resamples=0, rng=np.random.default_rng(0)) == (2.0, 2.0)
+
+
+def test_clustered_bootstrap_is_wider_when_units_are_correlated():
+    """Ten utterances, each with 30 identical windows: resampling windows pretends 300
+    independent examples; resampling utterances gives the honest (wider) interval, close to
+    the CI of ten independent values."""
+    per_utterance = np.random.default_rng(2).normal(0.0, 1.0, 10)
+    values = np.repeat(per_utterance, 30)
+    units = np.repeat(np.arange(10), 30)
+    rows = sum_and_count(values)
+    naive = bootstrap_cis([rows], [ratio], rng=np.random.default_rng(0))[0]
+    honest = bootstrap_cis([cluster_rows(rows, units)], [ratio], rng=np.random.default_rng(0))[0]
+    ten = _mean_ci(per_utterance, rng=np.random.default_rng(0))
+    assert honest[1] - honest[0] > 4 * (naive[1] - naive[0])
+    assert honest == pytest.approx(ten)

@@ -20,7 +20,7 @@ def plot_error_cdf(curves: dict[str, list[float]], path: Path, title: str,
     for label, percentiles in curves.items():
         ax.plot(percentiles, np.linspace(0, 1, len(percentiles)), label=label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction of frames")
+    ax.set_ylabel("fraction of test examples")
     ax.set_title(title)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)

@@ -21,6 +21,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from perloc.bench.core.errors import UserError
+from perloc.bench.report.base import Report, Row
+
 
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return sdpa_flop_count(query, key, value)
@@ -58,14 +61,62 @@ def median_latency_ms(module: torch.nn.Module, example: torch.Tensor, *, threads
 
 
 def measure(method, threads: int = LATENCY_THREADS) -> dict:
-    """The efficiency figures of ``method`` (``{}`` when it offers no ``inference_probe``)."""
+    """The efficiency figures of ``method`` (``{}`` when it offers no ``inference_probe``);
+    the wall-clock part sits under ``timing`` (not compared between runs)."""
     probe = getattr(method, "inference_probe", None)
     if probe is None:
         return {}
     module, example = probe()
     module.eval()
-    return {"params": sum(p.numel() for p in module.parameters() if p.requires_grad),
-            "macs": count_macs(module, example),
-            "latency_ms": round(median_latency_ms(module, example, threads=threads), 3),
-            "latency_threads": threads, "latency_runs": RUNS,
-            "example_shape": list(example.shape)}
+    return {"params": trainable_parameters(module), "macs": count_macs(module, example),
+            "example_shape": list(example.shape),
+            "timing": {"latency_ms": round(median_latency_ms(module, example, threads=threads), 3),
+                       "threads": threads, "runs": RUNS}}
+
+
+def trainable_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def paper_parameter_count(cls) -> str:
+    """Trainable parameters of a method at its card's default (paper) configuration, and all
+    state elements when they differ: ``method.paper_model()`` if it has one, else its
+    ``model``; ``0`` for a classical method, ``-`` when no network can be built here."""
+    if cls.card.kind == "classical":
+        return "0"
+    try:
+        method = cls(cls.card.params())
+        model = method.paper_model() if hasattr(method, "paper_model") else method.model
+    except (UserError, ValueError, TypeError, AttributeError):
+        return "-"
+    if model is None:
+        return "-"
+    trainable = trainable_parameters(model)
+    state = sum(t.numel() for t in model.state_dict().values())
+    return f"{trainable:,}" + (f" ({state:,} in state)" if state != trainable else "")
+
+
+class Efficiency(Report):
+    """Parameters, MACs per example and median batch-1 CPU latency of each method (columns
+    of the ranking table), measured once after prediction."""
+
+    name = "efficiency"
+
+    def measure(self, method) -> dict:
+        return measure(method)
+
+    def header(self, rows: list[Row]) -> list[str]:
+        measured = [r.first["extras"][self.name] for r in rows
+                    if r.first.get("extras", {}).get(self.name)]
+        if not measured:
+            return []
+        threads = measured[0]["timing"]["threads"]
+        return ["params", "MACs/example",
+                f"latency ms (batch 1, {threads} thread{'s' if threads > 1 else ''})"]
+
+    def cells(self, row: Row) -> list[str]:
+        eff = row.first.get("extras", {}).get(self.name)
+        if not eff:
+            return ["-", "-", "-"]
+        return [f"{eff['params']:,}", f"{eff['macs'] / 1e6:.1f}M",
+                f"{eff['timing']['latency_ms']:.2f}"]
