@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from perloc.bench.report.base import Report, Row, RunContext
-from perloc.bench.scoring import cell_mask
+from perloc.bench.run.scoring import cell_mask
 
 
 class _Errors:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perloc.bench.cli import main
+from perloc.bench.cli.main import main
 
 
 @dataclass

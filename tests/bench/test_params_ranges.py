@@ -3,8 +3,8 @@ from dataclasses import dataclass
 import pytest
 
 from perloc.bench.core.errors import UserError
-from perloc.bench.params import build_params, parse_overrides
-from perloc.bench.ranges import parse_range
+from perloc.bench.run.params import build_params, parse_overrides
+from perloc.bench.run.ranges import parse_range
 
 
 @pytest.mark.parametrize("text,expected", [("0:30", (0.0, 30.0)), ("6", (6.0, 6.0)),

@@ -1,6 +1,6 @@
 import numpy as np
 
-from perloc.bench.scoring import score_run, slice_masks
+from perloc.bench.run.scoring import score_run, slice_masks
 from perloc.metrics.tdoa import TDOA_METRICS
 
 
@@ -60,7 +60,7 @@ def test_clustered_scores_count_units_and_do_not_change_the_value():
 
 
 def test_cell_mask_matches_the_named_slice():
-    from perloc.bench.scoring import cell_mask
+    from perloc.bench.run.scoring import cell_mask
 
     meta = {"setup": np.array(["1_a", "2_a", "1_a"]), "mics": np.array([11, 11, 5]),
             "trajectory": np.array(["a", "b", "a"])}

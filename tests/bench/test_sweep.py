@@ -98,7 +98,7 @@ def test_a_killed_worker_fails_only_its_cell(capsys, workspace, monkeypatch):
 
 
 def _bench(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "perloc.bench.cli", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "perloc.bench.cli.main", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, cwd=REPO)
 
@@ -139,7 +139,7 @@ def test_sigint_finishes_running_cells_and_leaves_the_rest_pending(workspace):
     assert "no new cells are started" in err
     done = _records(workspace / "results")
     assert 1 <= len(done) < 8 and all(r["status"] == "ok" for r in done.values())
-    status = subprocess.run([sys.executable, "-m", "perloc.bench.cli", "status", "--json"],
+    status = subprocess.run([sys.executable, "-m", "perloc.bench.cli.main", "status", "--json"],
                             capture_output=True, text=True, cwd=REPO, check=True)
     (state,) = json.loads(status.stdout)
     assert state["ok"] == len(done) and state["pending"] == 8 - len(done)

@@ -7,7 +7,7 @@ import pytest
 
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.registry import METHODS
-from perloc.bench.invariance import reorder_mics
+from perloc.bench.tasks.ssl_invariance import reorder_mics
 from perloc.datasets.luvira import LUVIRA_MICS_MM
 from perloc.methods.ssl.multilat import Multilat, MultilatParams, canonical_order
 from perloc.methods.ssl.schema import SAMPLE_RATE, SPEED_OF_SOUND

@@ -13,8 +13,8 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.registry import METHODS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
-from perloc.bench.params import build_params
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.params import build_params
+from perloc.bench.store.workspace import Workspace
 from perloc.methods.training import TRAINING_VERSION, load_checkpoint
 
 RECIPE_KEYS = ("epochs", "steps_per_epoch", "batch_size", "lr")

@@ -20,9 +20,9 @@ import numpy as np
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.fitting import ensure_fitted
-from perloc.bench.runner import build_method, prepare_dataset, resolve_params
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.evaluate import build_method, prepare_dataset, resolve_params
+from perloc.bench.run.training import ensure_fitted
+from perloc.bench.store.workspace import Workspace
 
 MIC_AXIS_COLUMNS = ("signals", "mic_pos", "mic_true", "mic_unknown")
 

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
-from perloc.bench.executors import CellFailure
+from perloc.bench.run.executors import CellFailure
 
-PRELOAD = ["perloc.bench.sweep"]
+PRELOAD = ["perloc.bench.run.cells"]
 
 
 class InProcess:

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
-from perloc.bench.console import progress_bars as _progress
+from perloc.bench.cli.console import progress_bars as _progress
 from perloc.bench.core.errors import UserError
-from perloc.bench.workspace import Workspace
+from perloc.bench.store.workspace import Workspace
 
 STAND_INS = ("librispeech-tts", "luvira-sim", "speech-commands-tts")
 CHECKS = ("librispeech", "luvira", "speech-commands")

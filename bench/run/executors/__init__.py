@@ -44,11 +44,11 @@ def make_executor(name: str, jobs: int = 1, address: str | None = None,
     if jobs < 1:
         raise UserError(f"--jobs: must be at least 1, got {jobs}")
     if name == "local":
-        from perloc.bench.executors.local import InProcess, ProcessPool
+        from perloc.bench.run.executors.local import InProcess, ProcessPool
 
         return InProcess() if jobs == 1 else ProcessPool(jobs)
     if address is not None and jobs != 1:
         raise UserError("--jobs: with --executor ray the cluster's CPUs decide the parallelism")
-    from perloc.bench.executors.ray_executor import RayExecutor
+    from perloc.bench.run.executors.ray_executor import RayExecutor
 
     return RayExecutor(address, cpus_per_cell, gpus_per_cell, max_parallel=jobs if jobs > 1 else 0)

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perloc.bench import store
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import TASKS
-from perloc.bench.executors import CellFailure
-from perloc.bench.runner import evaluate, expected_key, git_sha, prepare_dataset
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.evaluate import evaluate, expected_key, git_sha, prepare_dataset
+from perloc.bench.run.executors import CellFailure
+from perloc.bench.store import record_files
+from perloc.bench.store.workspace import Workspace
 
 MANIFEST_VERSION = 1
 _DATASETS: dict[tuple, Any] = {}  # per process: datasets prepared for cells, reused
@@ -61,8 +61,9 @@ class Cell:
     seed: int
     where: tuple[tuple[str, tuple], ...] = ()  # sorted (condition, selection) pairs
     overrides: tuple[tuple[str, Any], ...] = ()
-    data_root: str | None = None
-    key: str = ""
+    data_root: Path | None = None  # absolute; None: the stand-in
+    key: str = ""  # the run key, computed once here (see ``evaluate.run_key``)
+    data_version: str = ""  # the dataset version the key was computed from
 
     @property
     def where_dict(self) -> dict[str, tuple]:
@@ -92,14 +93,13 @@ def _frozen(mapping: dict) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in mapping.items()))
 
 
-def cell_dataset(task: str, profile: str, seed: int, where: dict, data_root: str | None,
+def cell_dataset(task: str, profile: str, seed: int, where: dict, data_root: Path | None,
                  workspace: Workspace, progress: bool = False):
     """The dataset of a (seed, chunk), prepared once per process."""
     key = (task, profile, seed, json.dumps({k: list(v) for k, v in sorted(where.items())}),
-           data_root, str(workspace.cache))
+           data_root, workspace.cache)
     if key not in _DATASETS:
-        dataset = prepare_dataset(TASKS.get(task), profile, seed, where,
-                                  data_root=Path(data_root) if data_root else None,
+        dataset = prepare_dataset(TASKS.get(task), profile, seed, where, data_root=data_root,
                                   workspace=workspace, progress=progress)
         if hasattr(dataset, "prepared"):
             dataset.prepared  # noqa: B018  (audio, RIRs and features now, not in a cell)
@@ -131,7 +131,7 @@ def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], 
          progress: bool = False) -> list[Cell]:
     """Every cell of the sweep with its key (datasets prepared by the driver on the way)."""
     task = TASKS.get(task_name)
-    root = str(Path(data_root).resolve()) if data_root else None
+    root = Path(data_root).resolve() if data_root else None
     cells = []
     for seed in seeds:
         for chunk in chunks(task_name, profile, where, split):
@@ -139,7 +139,7 @@ def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], 
             for method in methods:
                 key = expected_key(task, method, profile, seed, chunk, dataset.version, overrides)
                 cells.append(Cell(task_name, method, profile, seed, _frozen(chunk),
-                                  _frozen(overrides), root, key))
+                                  _frozen(overrides), root, key, dataset.version))
     return cells
 
 
@@ -166,16 +166,15 @@ def run_cell(cell: Cell) -> RunRecord:
         inject_faults(cell)
         dataset = cell_dataset(cell.task, cell.profile, cell.seed, cell.where_dict,
                                cell.data_root, workspace)
-        record = evaluate(cell.task, cell.method, cell.profile, cell.seed, cell.where_dict,
-                          data_root=Path(cell.data_root) if cell.data_root else None,
-                          overrides=cell.overrides_dict, workspace=workspace, dataset=dataset,
-                          say=_SAY[0], progress=_SAY[1])
+        if dataset.version != cell.data_version:  # data changed since the plan: key unsound
+            return failed_record(cell, f"dataset version {dataset.version} differs from the "
+                                       f"planned {cell.data_version}")
+        return evaluate(cell.task, cell.method, cell.profile, cell.seed, cell.where_dict,
+                        data_root=cell.data_root, overrides=cell.overrides_dict,
+                        workspace=workspace, dataset=dataset, key=cell.key, say=_SAY[0],
+                        progress=_SAY[1])
     except Exception as exc:  # noqa: BLE001  (any cell failure is recorded, the sweep goes on)
         return failed_record(cell, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-    if record.key != cell.key:  # the plan and the run must agree, or resuming is unsound
-        return failed_record(cell, f"record key {record.key} differs from the planned "
-                                   f"{cell.key}")
-    return record
 
 
 def failed_record(cell: Cell, reason: str, trace: str = "") -> RunRecord:
@@ -220,5 +219,5 @@ def write_manifest(workspace: Workspace, cells: list[Cell], command: dict[str, A
                         dt.datetime.now(dt.UTC).isoformat())
     path = workspace.results / "sweeps" / f"{first.task}-{first.profile}-{manifest.sweep_id}.json"
     if not path.exists():
-        store.write_atomic(path, json.dumps(dataclasses.asdict(manifest), indent=1) + "\n")
+        record_files.write_atomic(path, json.dumps(dataclasses.asdict(manifest), indent=1) + "\n")
     return path

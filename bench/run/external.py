@@ -31,7 +31,7 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.task import TaskSpec
-from perloc.bench.store import write_atomic
+from perloc.bench.store.record_files import write_atomic
 
 ID_WIDTH = 6
 

@@ -10,9 +10,9 @@ import json
 
 from tabulate import tabulate
 
-from perloc.bench import store
 from perloc.bench.core.errors import UserError
-from perloc.bench.workspace import Workspace
+from perloc.bench.store import record_files
+from perloc.bench.store.workspace import Workspace
 
 
 def _manifests(workspace: Workspace, task: str | None) -> list[dict]:
@@ -35,7 +35,7 @@ def sweep_states(workspace: Workspace, task: str | None = None) -> list[dict]:
     for manifest in _manifests(workspace, task):
         pair = (manifest["task"], manifest["profile"])
         if pair not in records:
-            records[pair] = {r.key: r for r in store.load_all(workspace.runs, *pair)}
+            records[pair] = {r.key: r for r in record_files.load_all(workspace.runs, *pair)}
         by_key = records[pair]
         counts = {"ok": 0, "failed": 0, "pending": 0}
         failures = []

@@ -21,8 +21,8 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord, legacy_extras
 from perloc.bench.core.task import TaskSpec
 from perloc.bench.report.base import Row, display_name, seed_summary
-from perloc.bench.scoring import SCORING_VERSION
-from perloc.bench.store import write_atomic
+from perloc.bench.run.scoring import SCORING_VERSION
+from perloc.bench.store.record_files import write_atomic
 
 BOARD_VERSION = 2
 

@@ -22,10 +22,10 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
-from perloc.bench.fitting import build_method, ensure_fitted, recipe_for, resolve_params
 from perloc.bench.report.base import RunContext
-from perloc.bench.scoring import SCORING_VERSION, RunStats, score_run
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.scoring import SCORING_VERSION, RunStats, score_run
+from perloc.bench.run.training import build_method, ensure_fitted, recipe_for, resolve_params
+from perloc.bench.store.workspace import Workspace
 
 log = logging.getLogger(__name__)
 PACKAGES = ("perloc", "numpy", "scipy", "torch", "pyroomacoustics", "soundfile", "h5py")
@@ -66,8 +66,10 @@ def prepare_dataset(task: TaskSpec, profile: str, seed: int, where: dict, *,
     return task.make_dataset(request)
 
 
-def _run_key(task: str, method: str, params: dict, profile: str, seed: int, where: dict,
-             dataset_version: str, recipe: dict, *extra) -> str:
+def run_key(task: str, method: str, params: dict, profile: str, seed: int, where: dict,
+            dataset_version: str, recipe: dict, *extra) -> str:
+    """A record's identity: everything its scores depend on (``extra``: e.g. the digest of an
+    external predictions file). Computed once, when a cell is planned."""
     blob = json.dumps([task, method, params, profile, seed, where, dataset_version, recipe,
                        SCORING_VERSION, *extra],
                       sort_keys=True, default=str)
@@ -84,8 +86,8 @@ def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: di
     cls = METHODS.get(method)
     spec = task.profile(profile)
     params = resolve_params(cls, spec, overrides)
-    return _run_key(task.name, cls.card.name, dataclasses.asdict(params), profile, seed,
-                    {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec))
+    return run_key(task.name, cls.card.name, dataclasses.asdict(params), profile, seed,
+                   {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec))
 
 
 def _failed_rows(predicted) -> np.ndarray:
@@ -140,10 +142,10 @@ def _score_record(record: RunRecord, task: TaskSpec, spec: Profile, card, stats:
 
 
 def score_model(model, task: TaskSpec, profile: str, seed: int, where: dict, *, dataset,
-                params: dict, overrides: dict | None = None, recipe: dict | None = None,
-                key_parts: tuple = (), progress: bool = False) -> RunRecord:
+                params: dict, key: str, overrides: dict | None = None,
+                progress: bool = False) -> RunRecord:
     """Predict the test split with a ready ``model`` (fitted, loaded, or external predictions)
-    and build its scored record; the key covers ``params``, ``recipe`` and ``key_parts``."""
+    and build its scored record under ``key`` (see :func:`run_key`)."""
     spec = task.profile(profile)
     context = RunContext(task, dataset, model)
     collectors = {r.name: c for r in task.reports if (c := r.collector(context)) is not None}
@@ -157,8 +159,7 @@ def score_model(model, task: TaskSpec, profile: str, seed: int, where: dict, *, 
         created_at=dt.datetime.now(dt.UTC).isoformat(),
         origin="external" if model.card.kind == "external" else "harness",
     )
-    record.key = _run_key(task.name, record.method, record.params, profile, seed, record.where,
-                          dataset.version, recipe or {}, *key_parts)
+    record.key = key
     _score_record(record, task, spec, model.card, stats, collectors, seed)
     for report in task.reports:
         record.extras.update({report.name: m} if (m := report.measure(model)) else {})
@@ -170,8 +171,10 @@ def score_model(model, task: TaskSpec, profile: str, seed: int, where: dict, *, 
 def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: int = 0,
              where: dict | None = None, *, data_root: Path | None = None,
              overrides: dict | None = None, workspace: Workspace | None = None,
-             dataset=None, progress: bool = False, say=None) -> RunRecord:
-    """Run ``method`` on the test split of ``task`` and score it overall and per slice."""
+             dataset=None, key: str | None = None, progress: bool = False,
+             say=None) -> RunRecord:
+    """Run ``method`` on the test split of ``task`` and score it overall and per slice;
+    ``key`` is the planned run key (computed here when the caller has none)."""
     task = TASKS.get(task) if isinstance(task, str) else task
     workspace = workspace or Workspace.from_env()
     where = dict(where or {})
@@ -192,9 +195,10 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
         fit_s, series, _ = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
                                       data_root=data_root, workspace=workspace, progress=progress,
                                       say=say or (lambda _: None))
+    key = key or expected_key(task, method, profile, seed, where, dataset.version, overrides)
     record = score_model(model, task, profile, seed, where, dataset=dataset,
-                         params=dataclasses.asdict(params), overrides=overrides,
-                         recipe=_recipe(cls, spec), progress=progress)
+                         params=dataclasses.asdict(params), key=key, overrides=overrides,
+                         progress=progress)
     record.series = series
     record.durations = {"fit_s": fit_s, "predict_s": record.durations["predict_s"],
                         "total_s": time.perf_counter() - started}

@@ -11,14 +11,14 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
-from perloc.bench.cli_data import data_group
-from perloc.bench.console import progress_bars as _progress
-from perloc.bench.console import say as _say
+from perloc.bench.cli.console import progress_bars as _progress
+from perloc.bench.cli.console import say as _say
+from perloc.bench.cli.data import data_group
+from perloc.bench.cli.status import sweep_summary
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.ranges import parse_seeds, parse_where
-from perloc.bench.status import sweep_summary
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.ranges import parse_seeds, parse_where
+from perloc.bench.store.workspace import Workspace
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,7 +108,7 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
     Cells already finished are reused (--rerun recomputes them); failed cells are retried.
     Exit status 1 when a cell failed, 130 when interrupted before every cell ran.
     """
-    from perloc.bench.session import SweepOptions, results_table, run_methods
+    from perloc.bench.cli.commands import SweepOptions, results_table, run_methods
 
     options = SweepOptions(seeds=parse_seeds(seeds) if seeds else (seed,), split=split,
                            executor=executor, jobs=jobs, address=address, rerun=rerun,
@@ -134,7 +134,7 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
 def status_cmd(task_name, as_json):
     """Finished, failed and pending cells of the recorded sweeps (from the records)."""
-    from perloc.bench.status import format_status, sweep_states
+    from perloc.bench.cli.status import format_status, sweep_states
 
     if task_name is not None:
         TASKS.get(task_name)  # unknown task: one error line
@@ -158,8 +158,13 @@ def status_cmd(task_name, as_json):
 def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, data_root, plot,
                 as_json):
     """Compare two methods per condition cell (runs them, or reuses stored records)."""
-    from perloc.bench.compare import comparison_rows, comparison_table, plot_comparison, verdict
-    from perloc.bench.session import compare_methods, infer_task
+    from perloc.bench.cli.commands import compare_methods, infer_task
+    from perloc.bench.report.compare import (
+        comparison_rows,
+        comparison_table,
+        plot_comparison,
+        verdict,
+    )
 
     task = TASKS.get(task_name) if task_name else infer_task(method_a, method_b)
     if plot is not None and plot.suffix.lower() != ".png":
@@ -189,7 +194,7 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 def train_cmd(task_name, methods, profile, seed, params, data_root):
     """Train (or resume training of) learned methods; checkpoints go to results/checkpoints."""
-    from perloc.bench.session import train_methods
+    from perloc.bench.cli.commands import train_methods
 
     for name, path in train_methods(task_name, methods, profile=profile, seed=seed,
                                     overrides=params, data_root=data_root,
@@ -201,7 +206,7 @@ def train_cmd(task_name, methods, profile, seed, params, data_root):
 @click.argument("task_name", metavar="TASK")
 def leaderboard_cmd(task_name: str) -> None:
     """Re-render leaderboards/TASK.md from leaderboards/TASK.json and print it."""
-    from perloc.bench.leaderboard import board_path, load_board, render
+    from perloc.bench.report.leaderboard import board_path, load_board, render
 
     task = TASKS.get(task_name)
     folder = Workspace.from_env().leaderboards
@@ -215,7 +220,7 @@ def leaderboard_cmd(task_name: str) -> None:
 @click.argument("task_names", metavar="[TASK]...", nargs=-1)
 def regress_cmd(task_names: tuple[str, ...]) -> None:
     """Re-run the smoke profile; exit 1 when a metric moved past its tolerance the bad way."""
-    from perloc.bench.session import regress_task
+    from perloc.bench.cli.commands import regress_task
 
     names = task_names or tuple(TASKS.names())
     results = [regress_task(name, say=_say, show=click.echo) for name in names]
@@ -234,7 +239,7 @@ def regress_cmd(task_names: tuple[str, ...]) -> None:
 def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root):
     """Largest change of the estimate when mics are permuted or dropped; exit 1 when a
     claimed permutation invariance does not hold."""
-    from perloc.bench.invariance import invariance
+    from perloc.bench.tasks.ssl_invariance import invariance
 
     checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
                         trials=trials, data_root=data_root, progress=_progress(), say=_say)

@@ -13,17 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from perloc.bench import store, tracking
 from perloc.bench.core.record import RunRecord
-from perloc.bench.locking import results_lock
-from perloc.bench.sweep import (
+from perloc.bench.run.cells import (
     Cell,
     as_record,
     run_cell,
     set_progress_printer,
     write_manifest,
 )
-from perloc.bench.workspace import Workspace
+from perloc.bench.store import mlflow_mirror, record_files
+from perloc.bench.store.locking import results_lock
+from perloc.bench.store.workspace import Workspace
 
 Say = Callable[[str], None]
 
@@ -45,7 +45,7 @@ def _stored(workspace: Workspace, cells: list[Cell]) -> dict[str, RunRecord]:
     wanted = {c.key for c in cells}
     found = {}
     for task, profile in {(c.task, c.profile) for c in cells}:
-        for record in store.load_all(workspace.runs, task, profile):
+        for record in record_files.load_all(workspace.runs, task, profile):
             if record.key in wanted:
                 found[record.key] = record
     return found
@@ -55,8 +55,8 @@ def _write(workspace: Workspace, record: RunRecord, *, save: bool = True) -> Non
     """Under the results lock: the record (unless already stored) and its MLflow run."""
     with results_lock(workspace.results):
         if save:
-            store.save(workspace.runs, record)
-        tracking.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
+            record_files.save(workspace.runs, record)
+        mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
 
 
 class _Interrupts:

@@ -1,6 +1,6 @@
 """What ``bench run`` and ``bench regress`` do: evaluate, then store, mirror and publish.
 
-``bench run`` is a sweep (``bench/sweep.py``): the driver checks flags and prepares every
+``bench run`` is a sweep (``bench/run/cells.py``): the driver checks flags and prepares every
 dataset before any cell runs, so bad input leaves no partial records, MLflow runs or
 leaderboards behind; then records are written cell by cell as they finish.
 """
@@ -14,21 +14,22 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from perloc.bench import leaderboard, regress, store, tracking
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.fitting import ensure_fitted
-from perloc.bench.params import parse_overrides
-from perloc.bench.runner import (
+from perloc.bench.report import leaderboard, regress
+from perloc.bench.run.driver import SweepOutcome
+from perloc.bench.run.evaluate import (
     build_method,
     evaluate,
     expected_key,
     prepare_dataset,
     resolve_params,
 )
-from perloc.bench.sweep_run import SweepOutcome
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.params import parse_overrides
+from perloc.bench.run.training import ensure_fitted
+from perloc.bench.store import mlflow_mirror, record_files
+from perloc.bench.store.workspace import Workspace
 
 Say = Callable[[str], None]
 
@@ -91,9 +92,9 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
                 sweep: SweepOptions | None = None) -> SweepOutcome:
     """Plan the cells, run the unfinished ones (records and MLflow runs written as they
     finish), then optionally publish the leaderboard. Bad input fails before any write."""
-    from perloc.bench.executors import make_executor
-    from perloc.bench.sweep import plan
-    from perloc.bench.sweep_run import execute
+    from perloc.bench.run.cells import plan
+    from perloc.bench.run.driver import execute
+    from perloc.bench.run.executors import make_executor
 
     workspace = Workspace.from_env()
     sweep = sweep or SweepOptions(seeds=(seed,))
@@ -141,7 +142,7 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
     where = where or {}
     dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
                               workspace=workspace, progress=progress)
-    stored = {r.key: r for r in store.load_all(workspace.runs, task.name, profile)
+    stored = {r.key: r for r in record_files.load_all(workspace.runs, task.name, profile)
               if r.status == "ok"}
     records, fresh = [], []
     for name in names:
@@ -155,9 +156,9 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
         records.append(record)
         fresh.append(record)
     for record in fresh:
-        store.save(workspace.runs, record)
+        record_files.save(workspace.runs, record)
     if fresh:
-        tracking.log_records(fresh, workspace.tracking_uri, workspace.results / "mlartifacts")
+        mlflow_mirror.log_records(fresh, workspace.tracking_uri, workspace.results / "mlartifacts")
     return records
 
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from perloc.bench.core.errors import UserError
-from perloc.bench.executors import CellFailure
-from perloc.bench.executors.local import harness_env
-from perloc.bench.workspace import Workspace
+from perloc.bench.run.executors import CellFailure
+from perloc.bench.run.executors.local import harness_env
+from perloc.bench.store.workspace import Workspace
 
 
 def _import_ray():
