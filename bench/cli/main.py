@@ -14,10 +14,13 @@ from tabulate import tabulate
 from perloc.bench.cli.console import progress_bars as _progress
 from perloc.bench.cli.console import say as _say
 from perloc.bench.cli.data import data_group
+from perloc.bench.cli.external import export_cmd, score_cmd
+from perloc.bench.cli.options import EXTRA_ARGS
+from perloc.bench.cli.options import where_from as _where
 from perloc.bench.cli.status import sweep_summary
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
-from perloc.bench.run.ranges import parse_seeds, parse_where
+from perloc.bench.run.ranges import parse_seeds
 from perloc.bench.store.workspace import Workspace
 
 
@@ -51,27 +54,6 @@ def methods_cmd(task_name: str | None) -> None:
                                        "aliases", "summary"], disable_numparse=True))
 
 
-def _where(task_name: str, conditions: tuple[str, ...], extra: list[str]) -> dict:
-    """``-w`` selections plus the task's shortcut flags (``--snr 0:30`` is ``-w snr=0:30``)."""
-    where = parse_where("--where", conditions)
-    shortcuts = TASKS.get(task_name).shortcuts
-    items = list(extra)
-    while items:
-        flag = items.pop(0)
-        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
-        if name not in shortcuts:
-            known = ", ".join(f"--{s}" for s in shortcuts) or "none"
-            raise UserError(f"{flag}: no such option for task {task_name} (condition flags: "
-                            f"{known}; or -w CONDITION=VALUES)")
-        if not items or items[0].startswith("--"):
-            raise UserError(f"{flag}: needs a value (LO:HI, a value, or a,b)")
-        if name in where:
-            raise UserError(f"{flag}: condition {name!r} given twice")
-        where.update(parse_where(flag, [f"{name}={items.pop(0)}"]))
-    return where
-
-
-EXTRA_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 
 @cli.command("run", context_settings=EXTRA_ARGS)
@@ -305,6 +287,8 @@ def perf_kws_cmd(sizes: str, batch: int, depth: int | None, repeats: int) -> Non
 
 
 cli.add_command(data_group)
+cli.add_command(export_cmd)
+cli.add_command(score_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

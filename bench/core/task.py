@@ -10,6 +10,7 @@ from typing import Any
 
 from perloc.bench.core.cards import MetricCard
 from perloc.bench.core.errors import UserError
+from perloc.bench.core.predictions import ArrayColumns
 
 PROFILE_NAMES = ("smoke", "default", "paper")
 
@@ -89,6 +90,7 @@ class TaskSpec:
     example_unit: str = "example"  # what one test example is: window, frame, clip ...
     shortcuts: tuple[str, ...] = ()  # conditions that get their own flag (--snr LO:HI)
     inputs: tuple[str, ...] = ()  # batch columns ``bench export`` writes for outside models
+    prediction_format: Any = ArrayColumns()  # how ``bench score`` reads predictions (CSV)
 
     def runs(self, card) -> bool:
         """Whether a method (by its card) belongs to this task or its family."""

@@ -55,6 +55,7 @@ def _entry(record: RunRecord, task: TaskSpec) -> dict[str, Any]:
         "predict_s": round(record.durations.get("predict_s", 0.0), 3),
         "examples_per_s": round(record.throughput.get("examples_per_s", 0.0), 1),
         "n_examples": record.n_examples, "git_sha": record.git_sha, "record_key": record.key,
+        **({"origin": record.origin} if record.origin != "harness" else {}),
     }
 
 
@@ -212,7 +213,8 @@ def section_rows(board: dict[str, Any], key: str, task: TaskSpec
         ranked = bool(row.values(primary["name"], table))
         entry = row.first
         speed = entry["examples_per_s"]
-        body.append([rank if ranked else "-", row.name, *([len(row.ok)] if multi else []),
+        name = row.name + (f" ({entry['origin']})" if entry.get("origin") else "")
+        body.append([rank if ranked else "-", name, *([len(row.ok)] if multi else []),
                      score_cell(row, primary["name"], table, True, cell),
                      *[score_cell(row, m["name"], table, False, cell) for m in others],
                      *([score_cell(row, primary["name"], "scores", False)] if cell else []),

@@ -1,0 +1,105 @@
+"""``bench export`` and ``bench score``: a leaderboard row for a model trained anywhere.
+
+Export writes the test split's ids (and inputs); score reads a predictions file keyed by those
+ids and scores it with the task's metrics, slices, CIs and reports, as a record with origin
+``external`` (format: ``perloc.bench.run.external``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from perloc.bench.cli.console import progress_bars as _progress
+from perloc.bench.cli.console import say as _say
+from perloc.bench.cli.options import EXTRA_ARGS, where_from
+from perloc.bench.core.errors import UserError
+from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.store.workspace import Workspace
+
+_SELECTION = [
+    click.option("--profile", default="default", show_default=True),
+    click.option("--seed", default=0, show_default=True, type=int),
+    click.option("-w", "--where", "conditions", multiple=True,
+                 help="Condition selection COND=LO:HI or COND=a,b; task shortcut flags too."),
+    click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                 help="Real dataset root (else $PERLOC_DATA, else the stand-in)."),
+]
+
+
+def _selection(command):
+    for option in reversed(_SELECTION):
+        command = option(command)
+    return command
+
+
+def _test_split(task_name: str, profile: str, seed: int, conditions, extra, data_root):
+    from perloc.bench.run.evaluate import prepare_dataset
+
+    task = TASKS.get(task_name)
+    task.profile(profile)
+    where = where_from(task.name, conditions, extra)
+    dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
+                              workspace=Workspace.from_env(), progress=_progress())
+    return task, where, dataset
+
+
+@click.command("export", context_settings=EXTRA_ARGS)
+@click.argument("task_name", metavar="TASK")
+@_selection
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="New (or empty) folder for ids.csv, inputs.npz, the template and manifest.")
+@click.pass_context
+def export_cmd(ctx, task_name, profile, seed, conditions, data_root, out):
+    """Write TASK's test examples (ids, conditions, inputs) for a model trained elsewhere."""
+    from perloc.bench.run.external import export
+
+    task, where, dataset = _test_split(task_name, profile, seed, conditions, ctx.args,
+                                       data_root)
+    manifest = export(task, dataset, profile, seed, where, out)
+    _say(f"{manifest['n_examples']} test examples; predictions columns: id, "
+         f"{', '.join(manifest['prediction_columns'])}")
+    click.echo(str(out))
+
+
+@click.command("score", context_settings=EXTRA_ARGS)
+@click.argument("task_name", metavar="TASK")
+@click.option("--pred", "pred", type=click.Path(path_type=Path), required=True,
+              help="Predictions CSV keyed by the ids of `bench export`.")
+@click.option("--name", default=None, help="Row name on the board (default: the file's stem).")
+@_selection
+@click.option("--publish", is_flag=True, help="Add the row to leaderboards/<task>.json and .md.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+@click.pass_context
+def score_cmd(ctx, task_name, pred, name, profile, seed, conditions, data_root, publish,
+              as_json):
+    """Score a predictions file on TASK's test split; the record's origin is `external`."""
+    from perloc.bench.cli.commands import results_table
+    from perloc.bench.report import leaderboard
+    from perloc.bench.run.external import score_predictions
+    from perloc.bench.store import mlflow_mirror, record_files
+
+    name = name or pred.stem
+    if name in METHODS.names():
+        raise UserError(f"--name: {name!r} is a registered method; name the external row "
+                        "otherwise")
+    workspace = Workspace.from_env()
+    if not pred.is_file():
+        raise UserError(f"--pred {pred}: no such file")
+    task, where, dataset = _test_split(task_name, profile, seed, conditions, ctx.args,
+                                       data_root)
+    if publish:
+        leaderboard.check_publishable(workspace.leaderboards, task)
+    workspace.check_writable()
+    record = score_predictions(task, pred, name, profile, seed, where, dataset)
+    record_files.save(workspace.runs, record)
+    mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
+    if publish:
+        leaderboard.publish(workspace.leaderboards, task, [record])
+        _say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task.name, '.md')}")
+    if as_json:
+        click.echo(json.dumps(record.to_dict(), indent=1))
+    else:
+        click.echo(results_table(task.name, [record]))
