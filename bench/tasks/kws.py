@@ -32,7 +32,7 @@ def _sizes(kwt: dict, mhatt: dict, ds_cnn: dict, **common) -> dict[str, dict]:
 
 SMOKE_SIZES = _sizes({"dim": 16, "mlp_dim": 32, "heads": 1, "depth": 2},
                      {"rnn_units": 16, "conv_filters": 4, "dense": 16},
-                     {"filters": 16, "blocks": 2})
+                     {"filters": 32, "blocks": 2})
 DEFAULT_SIZES = _sizes({"depth": 6, "precision": "bf16"}, {"rnn_units": 64},
                        {"filters": 64, "blocks": 4, "first_stride": (2, 2)})
 # bf16 autocast pays off from KWT-2 up; at d = 64 it is slower here (bench perf kws: KWT-1
@@ -44,8 +44,11 @@ PROFILES = {
         "smoke", "speech-commands-tts smoke size (12 TTS speakers, 1 take), tiny "
         "models, a few training steps", grid={}, dataset={"size": "smoke"}, bootstrap=200,
         torch_threads=1, batch_size=128,
-        train={"epochs": 2, "steps_per_epoch": 4, "batch_size": 32, "lr": 1e-3,
-               "warmup_epochs": 1},
+        train={"epochs": 4, "steps_per_epoch": 20, "batch_size": 32, "lr": 3e-3,
+               "warmup_epochs": 1,
+               "augment": False,
+               "per_method": {"ds-cnn": {"epochs": 6, "steps_per_epoch": 25, "batch_size": 64,
+                                         "lr": 5e-3}}},
         method_params=SMOKE_SIZES,
     ),
     "default": Profile(

@@ -41,7 +41,7 @@ class CommandsSize:
 
 
 SIZES = {
-    "smoke": CommandsSize("smoke", 12, 1, 4, 5.0),
+    "smoke": CommandsSize("smoke", 40, 1, 4, 5.0),
     "default": CommandsSize("default", 150, 2, 24, 30.0),
 }
 
