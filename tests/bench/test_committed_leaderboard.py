@@ -1,12 +1,14 @@
-"""CI keeps the committed leaderboard honest: the smoke numbers must reproduce."""
+"""CI keeps the committed leaderboard honest: the smoke numbers must reproduce, and the smoke
+sections are sized so that a broken model is caught."""
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_helpers import invoke
 
-from perloc.bench.core.registry import TASKS
+from perloc.bench.core.registry import METHODS, TASKS
 
 BOARDS = Path(__file__).resolve().parents[2] / "leaderboards"
 COMMITTED = sorted(path.stem for path in BOARDS.glob("*.json"))
@@ -26,6 +28,24 @@ def test_committed_smoke_numbers_reproduce(capsys, monkeypatch, tmp_path, task):
     monkeypatch.setenv("PERLOC_LEADERBOARDS", str(copy))
     outcome = invoke(capsys, "regress", task)
     assert outcome.code == 0, outcome.out + outcome.err
+    _break_every_method(monkeypatch, TASKS.get(task))
+    broken = invoke(capsys, "regress", task)  # fitted checkpoints are reused: predict only
+    assert broken.code == 1 and "REGRESSION" in broken.out, broken.out
+
+
+def _break_every_method(monkeypatch, task):
+    """Each prediction handed to the example after it (batch rows rolled by one): the values
+    look right but no longer belong to their examples, as with a broken model or loader."""
+    def roll(predict):
+        def predict_next(self, batch):
+            pred = predict(self, batch)
+            pred.data[task.target] = np.roll(np.asarray(pred[task.target]), 1, axis=0)
+            return pred
+        return predict_next
+
+    for _, cls in METHODS.items():
+        if task.runs(cls.card):
+            monkeypatch.setattr(cls, "predict", roll(cls.predict))
 
 
 @pytest.mark.parametrize(("task", "method", "metric", "value"), [
