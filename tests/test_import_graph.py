@@ -46,7 +46,7 @@ def _under(module: str, prefix: str) -> bool:
 
 
 def module_name(root: Path, path: Path) -> str:
-    """``bench/core/task.py`` -> ``perloc.bench.core.task``; a package's ``__init__`` -> the package."""
+    """``bench/core/task.py`` -> ``perloc.bench.core.task``; ``__init__.py`` -> its package."""
     parts = path.relative_to(root).with_suffix("").parts
     return ".".join(("perloc", *(parts[:-1] if parts[-1] == "__init__" else parts)))
 
@@ -102,7 +102,8 @@ def test_the_checker_finds_function_level_relative_and_from_imports(tmp_path):
                                         "    from perloc.methods.kws import kwt\n")
     _write(tmp_path, "methods/kws/__init__.py", "from ...bench import store\n")
     _write(tmp_path, "metrics/m.py", "from perloc import datasets\nfrom .x import y\n")
-    _write(tmp_path, "bench/core/c.py", "import perloc.bench.core.task\nimport perloc.bench.corex\n")
+    _write(tmp_path, "bench/core/c.py",
+           "import perloc.bench.core.task\nimport perloc.bench.corex\n")
     found, _ = violations(tmp_path, allowed={})
     assert found == [
         "bench/core/c.py:2: perloc.bench.core.c imports perloc.bench.corex",
