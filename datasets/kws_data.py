@@ -27,9 +27,9 @@ import torch
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.datasets.feature_cache import FeatureCache
+from perloc.datasets.features.mfcc import Mfcc, MfccParams
+from perloc.datasets.kws_augment import AugmentParams, augment_waveform, spec_augment
 from perloc.datasets.speech_commands import SpeechCommands
-from perloc.methods.kws.augment import AugmentParams, augment_waveform, spec_augment
-from perloc.methods.layers.mfcc import Mfcc, MfccParams
 
 FRONTEND = MfccParams()
 SPLIT_NAMES = {"train": "training", "validation": "validation", "test": "testing"}

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from perloc.bench.core.batch import Batch
+from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.bench.core.registry import DATASETS
 from perloc.datasets.audio import read_audio, trim_silence
 
 SAMPLE_RATE = 16_000
@@ -53,7 +53,6 @@ def _subset_dir(root: Path, subset: str) -> Path:
     raise UserError(f"--data-root: {root} has no LibriSpeech/{subset} folder")
 
 
-@DATASETS.register("librispeech")
 class LibriSpeech:
     """Utterances of one LibriSpeech subset under ``root`` (the folder holding LibriSpeech/)."""
 
@@ -137,3 +136,20 @@ class LibriSpeech:
                 {"speaker": np.array([u.speaker for u, _ in chunk]),
                  "file": np.array([u.id for u, _ in chunk])},
             )
+
+
+def check_root(root: Path) -> CheckReport:
+    """``bench data check librispeech``: speakers, utterances and minutes per split."""
+    corpus = LibriSpeech(root)
+    rows = []
+    for split, utterances in corpus.splits().items():
+        seconds = sum(len(corpus.load(u)) for u in utterances) / SAMPLE_RATE
+        speakers = len({u.speaker for u in utterances})
+        rows.append([split, speakers, len(utterances), f"{seconds / 60:.1f}"])
+    return CheckReport(f"{corpus.folder}: {corpus.provenance.kind}, version {corpus.version}",
+                       rows, ["split", "speakers", "utterances", "minutes"])
+
+
+register_dataset(DatasetEntry(
+    "librispeech", "real", "LibriSpeech test-clean, FLAC in <speaker>/<chapter>/ folders",
+    adapter=LibriSpeech, check=check_root))

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
 
+from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.bench.core.registry import DATASETS
 from perloc.datasets.audio import read_audio
 
 SAMPLE_RATE = 16_000
@@ -180,7 +180,6 @@ def frame_power_db(signals: np.ndarray, frame: int, hop: int) -> np.ndarray:
     return 10.0 * np.log10(power + 1e-20)
 
 
-@DATASETS.register("luvira")
 class Luvira:
     """The eight audio-only LuViRA trajectories under ``root`` (real or the luvira-sim stand-in)."""
 
@@ -252,3 +251,21 @@ class Luvira:
         if split not in self.splits():
             raise UserError(f"unknown split {split!r} (train, test)")
         return Frames.concat([self.frames(name) for name in self.splits()[split]])
+
+
+def check_root(root: Path) -> CheckReport:
+    """``bench data check luvira``: split, length and non-silent frames per trajectory."""
+    data = Luvira(root)
+    rows = []
+    for name in TRAJECTORIES:
+        frames = data.frames(name)
+        rec = data.recording(name)
+        split = "test" if name in data.splits()["test"] else "train"
+        rows.append([name, split, f"{rec.mics.shape[1] / SAMPLE_RATE:.1f}", len(frames)])
+    return CheckReport(f"{data.root}: {data.provenance.kind}, version {data.version}", rows,
+                       ["trajectory", "split", "seconds", "non-silent frames"])
+
+
+register_dataset(DatasetEntry(
+    "luvira", "real", "LuViRA audio-only: 8 trajectories, 12 mics at 96 kHz, motion capture",
+    adapter=Luvira, check=check_root))

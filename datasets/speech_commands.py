@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.bench.core.registry import DATASETS
 from perloc.datasets.audio import read_audio
 
 SAMPLE_RATE = 16_000
@@ -84,7 +84,6 @@ def _list_entries(root: Path, name: str) -> set[str]:
     return entries
 
 
-@DATASETS.register("speech-commands")
 class SpeechCommands:
     """One Speech Commands folder (v1 or v2, real or the TTS stand-in)."""
 
@@ -181,3 +180,26 @@ class SpeechCommands:
         if not files:
             raise UserError(f"{folder}: no background noise recordings")
         return [read_audio(path, SAMPLE_RATE) for path in files]
+
+
+def check_root(root: Path) -> CheckReport:
+    """``bench data check speech-commands``: speakers, clips, silence and unknown per split."""
+    data = SpeechCommands(root)
+    rows = []
+    for split in ("training", "validation", "testing"):
+        entries = data.entries(split)
+        for entry in entries:
+            data.load(entry)
+        speakers = {e.path.name.split("_")[0] for e in entries if e.path is not None}
+        labels = [e.label for e in entries]
+        rows.append([split, len(speakers), len(entries), labels.count(SILENCE),
+                     labels.count(UNKNOWN)])
+    header = (f"{data.root}: {data.provenance.kind}, version {data.version}, "
+              f"{len(data.words)} words, {len(data.background)} background recordings")
+    return CheckReport(header, rows, ["split (12 classes)", "speakers", "clips", "silence",
+                                      "unknown"])
+
+
+register_dataset(DatasetEntry(
+    "speech-commands", "real", "Google Speech Commands v1 or v2: 1-s WAV clips in <word>/ folders",
+    adapter=SpeechCommands, check=check_root))

@@ -16,7 +16,7 @@ import hashlib
 import numpy as np
 
 from perloc.bench.core.batch import Batch
-from perloc.methods.ssl.schema import SETUPS
+from perloc.datasets.ssl_schema import SETUPS
 
 
 def _rng(seed: int, setup: str, m: int) -> np.random.Generator:
@@ -35,7 +35,7 @@ def random_subsets(n_frames: int, n_mics: int, m: int, rng: np.random.Generator)
 def condition_batch(signals: np.ndarray, source: np.ndarray, mic_pos: np.ndarray,
                     position: np.ndarray, meta: dict[str, np.ndarray], setup: str, m: int,
                     seed: int) -> Batch:
-    """The frames under one (setup, M) condition, in the layout of ``methods/ssl/schema.py``."""
+    """The frames under one (setup, M) condition, in the layout of ``datasets/ssl_schema.py``."""
     if setup not in SETUPS:
         raise ValueError(f"setup must be one of {SETUPS}, got {setup!r}")
     n, total = signals.shape[:2]

@@ -19,9 +19,9 @@ from functools import cached_property
 import numpy as np
 
 from perloc.bench.core.batch import Batch
+from perloc.bench.core.datasets import DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.bench.core.registry import DATASETS
 from perloc.datasets.librispeech import LibriSpeech, Utterance
 from perloc.datasets.sim.rir_bank import RirBank, RirRequest
 from perloc.datasets.sim.rooms import (
@@ -49,7 +49,6 @@ def _noise_rng(seed: int, utt: int, t60: float, snr: float) -> np.random.Generat
     return np.random.default_rng([seed, 2, utt, round(t60 * 1000), round(snr * 100) + 10**6])
 
 
-@DATASETS.register("tdoa-rooms")
 class TdoaRooms:
     """Simulated mic-pair recordings of a LibriSpeech-layout corpus (Paper V protocol)."""
 
@@ -159,3 +158,8 @@ def _inside(where: dict, **values: float) -> bool:
         if not lo <= value <= hi:
             return False
     return True
+
+
+register_dataset(DatasetEntry(
+    "tdoa-rooms", "simulated", "Paper V protocol: LibriSpeech utterances in simulated shoebox "
+    "rooms, one mic pair", adapter=TdoaRooms))

@@ -19,7 +19,7 @@ from perloc.bench.cli.options import EXTRA_ARGS
 from perloc.bench.cli.options import where_from as _where
 from perloc.bench.cli.status import sweep_summary
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.core.registry import METHODS, PERF, TASKS
 from perloc.bench.run.ranges import parse_seeds
 from perloc.bench.store.workspace import Workspace
 
@@ -233,57 +233,24 @@ def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_r
         sys.exit(1)
 
 
-@cli.group("perf")
-def perf_group() -> None:
-    """Measured speed of the hot paths."""
+class _PerfGroup(click.Group):
+    """Subcommands from the ``PERF`` registry: each bench/perf/*.py module registers one."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return PERF.names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command:
+        return PERF.get(cmd_name)  # unknown name: one error line naming the known ones
 
 
-@perf_group.command("gcc")
-@click.option("--mics", default="2,4,11,32", show_default=True, help="Comma-separated M values.")
-@click.option("--batch", default=256, show_default=True, type=int)
-@click.option("--samples", default=2048, show_default=True, type=int)
-@click.option("--repeats", default=3, show_default=True, type=int)
-def perf_gcc_cmd(mics: str, batch: int, samples: int, repeats: int) -> None:
-    """All-pairs GCC-PHAT throughput against loop baselines and the FFTs alone."""
-    from perloc.bench.perf.gcc import format_gcc_perf, run_gcc_perf
-
-    try:
-        values = tuple(int(m) for m in mics.split(","))
-    except ValueError:
-        raise UserError(f"--mics: {mics!r} is not a comma-separated list of integers") from None
-    if any(m < 2 for m in values):
-        raise UserError("--mics: every M must be at least 2")
-    click.echo(format_gcc_perf(run_gcc_perf(values, samples, batch, repeats)))
-
-
-@perf_group.command("ngcc")
-@click.option("--mics", default=11, show_default=True, type=click.IntRange(2, 64))
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
-@click.option("--no-stacked", is_flag=True, help="Skip the (slow) all-pairs-in-one-batch timing.")
-def perf_ngcc_cmd(mics: int, repeats: int, no_stacked: bool) -> None:
-    """NGCC-PHAT: FFT vs direct sinc conv, shared backbone (features) vs per-pair recomputation."""
-    from perloc.bench.perf.ngcc import format_ngcc_perf, run_ngcc_perf
-
-    click.echo(format_ngcc_perf(run_ngcc_perf(mics=mics, repeats=repeats, stacked=not no_stacked)))
-
-
-@perf_group.command("kws")
-@click.option("--sizes", default="kwt-1,kwt-3", show_default=True,
-              help="Comma-separated KWT sizes (kwt-1, kwt-2, kwt-3).")
-@click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--depth", default=None, type=click.IntRange(1, 48), help="Layers (default: 12).")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
-def perf_kws_cmd(sizes: str, batch: int, depth: int | None, repeats: int) -> None:
-    """MFCC front end and feature-cache rates; KWT training step fp32 vs bf16 autocast."""
-    from perloc.bench.perf.kws import format_kws_perf, run_kws_perf
-    from perloc.methods.kws.kwt_model import KWT_SIZES
-
-    names = tuple(s.strip() for s in sizes.split(",") if s.strip())
-    unknown = [n for n in names if n not in KWT_SIZES]
-    if unknown or not names:
-        raise UserError(f"--sizes: unknown KWT size {unknown[0] if unknown else sizes!r} "
-                        f"(known: {', '.join(KWT_SIZES)})")
-    click.echo(format_kws_perf(run_kws_perf(names, batch=batch, depth=depth, repeats=repeats)))
+@cli.group("perf", cls=_PerfGroup, invoke_without_command=True,
+           subcommand_metavar="[NAME] [OPTIONS]...")
+@click.pass_context
+def perf_group(ctx: click.Context) -> None:
+    """Measured speed of the hot paths; with no NAME, list the benchmarks."""
+    if ctx.invoked_subcommand is None:
+        rows = [[name, command.get_short_help_str(limit=100)] for name, command in PERF.items()]
+        click.echo(tabulate(rows, headers=["benchmark", "measures"]))
 
 
 cli.add_command(data_group)

@@ -71,3 +71,4 @@ class Registry(Generic[T]):
 TASKS: Registry[Any] = Registry("task", "perloc.bench.tasks")
 DATASETS: Registry[Any] = Registry("dataset", "perloc.datasets")
 METHODS: Registry[Any] = Registry("method", "perloc.methods")
+PERF: Registry[Any] = Registry("perf benchmark", "perloc.bench.perf")  # click commands

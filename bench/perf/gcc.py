@@ -13,11 +13,14 @@ Throughput is pairs*frames per second (median of ``repeats`` after one warm-up),
 
 from __future__ import annotations
 
+import click
 import numpy as np
 import scipy.fft
 import torch
 from tabulate import tabulate
 
+from perloc.bench.core.errors import UserError
+from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
 from perloc.methods.layers.gcc import CHUNK_BYTES, GCCParams, all_pairs, gcc
 
@@ -138,6 +141,22 @@ def format_gcc_perf(rows: list[dict]) -> str:
         "ours time / FFT time",
     ]
     return tabulate(table, headers=head, tablefmt="github")
+
+
+@benchmark("gcc")
+@click.option("--mics", default="2,4,11,32", show_default=True, help="Comma-separated M values.")
+@click.option("--batch", default=256, show_default=True, type=int)
+@click.option("--samples", default=2048, show_default=True, type=int)
+@click.option("--repeats", default=3, show_default=True, type=int)
+def perf_gcc_cmd(mics: str, batch: int, samples: int, repeats: int) -> None:
+    """All-pairs GCC-PHAT throughput against loop baselines and the FFTs alone."""
+    try:
+        values = tuple(int(m) for m in mics.split(","))
+    except ValueError:
+        raise UserError(f"--mics: {mics!r} is not a comma-separated list of integers") from None
+    if any(m < 2 for m in values):
+        raise UserError("--mics: every M must be at least 2")
+    click.echo(format_gcc_perf(run_gcc_perf(values, samples, batch, repeats)))
 
 
 if __name__ == "__main__":

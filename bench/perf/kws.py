@@ -17,11 +17,14 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tabulate import tabulate
 
+from perloc.bench.core.errors import UserError
+from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
 from perloc.datasets.feature_cache import FeatureCache
 from perloc.datasets.kws_data import mfcc_features
@@ -92,3 +95,19 @@ def format_kws_perf(result: dict) -> str:
     table = tabulate(rows, headers=["model", "layers", "batch", "fp32 step ms",
                                     "bf16 autocast step ms", "bf16 speed-up"])
     return f"{head}\n\n{table}"
+
+
+@benchmark("kws")
+@click.option("--sizes", default="kwt-1,kwt-3", show_default=True,
+              help="Comma-separated KWT sizes (kwt-1, kwt-2, kwt-3).")
+@click.option("--batch", default=64, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--depth", default=None, type=click.IntRange(1, 48), help="Layers (default: 12).")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
+def perf_kws_cmd(sizes: str, batch: int, depth: int | None, repeats: int) -> None:
+    """MFCC front end and feature-cache rates; KWT training step fp32 vs bf16 autocast."""
+    names = tuple(s.strip() for s in sizes.split(",") if s.strip())
+    unknown = [n for n in names if n not in KWT_SIZES]
+    if unknown or not names:
+        raise UserError(f"--sizes: unknown KWT size {unknown[0] if unknown else sizes!r} "
+                        f"(known: {', '.join(KWT_SIZES)})")
+    click.echo(format_kws_perf(run_kws_perf(names, batch=batch, depth=depth, repeats=repeats)))

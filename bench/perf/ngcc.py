@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import click
 import torch
 from tabulate import tabulate
 
+from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
 from perloc.methods.layers.gcc import all_pairs
 from perloc.methods.tdoa.ngcc import NGCCPHAT, NgccParams
@@ -141,6 +143,15 @@ def format_ngcc_perf(d: dict) -> str:
     lines.append(tabulate(rows, headers=head, tablefmt="github", floatfmt=".1f"))
     lines.append(f"max |features - per pair| = {d['max_abs_diff']:.2e}")
     return "\n\n".join(lines)
+
+
+@benchmark("ngcc")
+@click.option("--mics", default=11, show_default=True, type=click.IntRange(2, 64))
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--no-stacked", is_flag=True, help="Skip the (slow) all-pairs-in-one-batch timing.")
+def perf_ngcc_cmd(mics: int, repeats: int, no_stacked: bool) -> None:
+    """NGCC-PHAT: FFT vs direct sinc conv, shared backbone (features) vs per-pair recomputation."""
+    click.echo(format_ngcc_perf(run_ngcc_perf(mics=mics, repeats=repeats, stacked=not no_stacked)))
 
 
 if __name__ == "__main__":

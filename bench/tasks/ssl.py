@@ -120,20 +120,14 @@ REPORTED = _table1() + _table2() + _table3_4()
 
 def _luvira(request: DataRequest):
     """LuViRA: real under --data-root/PERLOC_DATA, else the luvira-sim stand-in."""
-    from perloc.datasets.librispeech import LibriSpeech
     from perloc.datasets.luvira import Luvira
-    from perloc.datasets.sim.rir_bank import RirBank
-    from perloc.datasets.synth.librispeech_tts import write_corpus
-    from perloc.datasets.synth.luvira_sim import write_luvira_sim
+    from perloc.datasets.synth.luvira_sim import write_standin
 
     root = request.real_root("the real LuViRA audio-only recordings")
     if root is None:
         size, corpus = request.profile.dataset["size"], request.profile.dataset["corpus"]
-        speech = LibriSpeech(write_corpus(request.cache_dir / "data" / f"librispeech-tts-{corpus}",
-                                          corpus, progress=request.progress))
-        bank = RirBank(request.cache_dir / "caches" / "rir-bank-luvira-v1.h5")
-        root = write_luvira_sim(request.cache_dir / "data" / f"luvira-sim-{size}", size, speech,
-                                bank, seed=0, progress=request.progress)
+        root = write_standin(request.cache_dir, request.cache_dir / "data" / f"luvira-sim-{size}",
+                             size, corpus, progress=request.progress)
     return Luvira(root)
 
 
@@ -144,16 +138,15 @@ def make_dataset(request: DataRequest):
 
 
 def make_training(request: DataRequest):
-    from perloc.datasets.sim.rir_bank import RirBank
     from perloc.datasets.ssl_augment import SimAugmentConfig
     from perloc.datasets.ssl_luvira import LuviraTrainConfig, LuviraTraining
+    from perloc.datasets.synth.luvira_sim import rir_bank
 
     augment = request.profile.train.get("augment", {})
     config = LuviraTrainConfig(augment=SimAugmentConfig(**augment) if augment is not None
                                else None)
-    bank = RirBank(request.cache_dir / "caches" / "rir-bank-luvira-v1.h5")
-    return LuviraTraining(_luvira(request), config, seed=request.seed, bank=bank,
-                          progress=request.progress)
+    return LuviraTraining(_luvira(request), config, seed=request.seed,
+                          bank=rir_bank(request.cache_dir), progress=request.progress)
 
 
 SSL = TASKS.add("ssl", TaskSpec(

@@ -24,6 +24,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
+from perloc.datasets.librispeech import LibriSpeech
+
 from .staging import read_marker, write_folder
 from .tts import EspeakSynthesizer, espeak_version
 from .words import make_sentence, vocabulary_digest
@@ -255,3 +258,13 @@ def write_corpus(out_root: Path | str, size: CorpusSize | str = "default", seed:
     version = corpus_version(size, seed)
     return write_folder(out_root, MARKER_NAME, version,
                         lambda tmp: _generate(tmp, size, seed, version, progress))
+
+
+def synth(request: SynthRequest) -> Path:
+    """``bench data synth librispeech-tts``."""
+    return write_corpus(request.out, request.size, seed=request.seed, progress=request.progress)
+
+
+register_dataset(DatasetEntry(
+    "librispeech-tts", "stand-in", "eSpeak NG speech in the LibriSpeech test-clean layout "
+    "(stands in for librispeech)", adapter=LibriSpeech, synth=synth, sizes=tuple(SIZES)))

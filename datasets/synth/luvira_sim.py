@@ -37,17 +37,20 @@ import soundfile as sf
 from scipy.signal import fftconvolve, resample_poly
 from tqdm import tqdm
 
+from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
 from perloc.datasets.librispeech import LibriSpeech
 from perloc.datasets.luvira import (
     LUVIRA_MICS_MM,
     SIM_ROOM_DIMS,
     STANDIN_MARKER,
     TRAJECTORIES,
+    Luvira,
     simulation_room_origin,
 )
 from perloc.datasets.sim.rir_bank import RirBank, RirRequest
 from perloc.datasets.sim.rooms import RoomSpec
 
+from . import librispeech_tts
 from .music import render_music
 from .staging import write_folder
 
@@ -219,3 +222,30 @@ def write_luvira_sim(out_root: Path | str, size: SimSize | str, corpus: LibriSpe
         (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
     return write_folder(out_root, STANDIN_MARKER, version, generate)
+
+
+def rir_bank(cache: Path) -> RirBank:
+    """The RIR bank of the LuViRA simulation room, cached under ``cache`` (also used to
+    simulate training data)."""
+    return RirBank(cache / "caches" / "rir-bank-luvira-v1.h5")
+
+
+def write_standin(cache: Path, out: Path, size: str, corpus: str, seed: int = 0,
+                  progress: bool = False) -> Path:
+    """luvira-sim of ``size`` at ``out``, speaking the ``corpus``-size TTS corpus; the corpus
+    and the RIR bank are cached under ``cache``, shared with the tasks."""
+    speech = LibriSpeech(librispeech_tts.write_corpus(
+        cache / "data" / f"librispeech-tts-{corpus}", corpus, progress=progress))
+    return write_luvira_sim(out, size, speech, rir_bank(cache), seed=seed, progress=progress)
+
+
+def synth(request: SynthRequest) -> Path:
+    """``bench data synth luvira-sim``: speech from the same-size TTS corpus (else default)."""
+    corpus = request.size if request.size in librispeech_tts.SIZES else "default"
+    return write_standin(request.cache, request.out, request.size, corpus, seed=request.seed,
+                         progress=request.progress)
+
+
+register_dataset(DatasetEntry(
+    "luvira-sim", "stand-in", "Simulated walking-speaker trajectories in the LuViRA layout "
+    "(stands in for luvira)", adapter=Luvira, synth=synth, sizes=tuple(SIZES)))

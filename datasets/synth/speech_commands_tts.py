@@ -21,7 +21,14 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve
 
-from perloc.datasets.speech_commands import BACKGROUND, STANDIN_MARKER, V2_WORDS, which_set
+from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
+from perloc.datasets.speech_commands import (
+    BACKGROUND,
+    STANDIN_MARKER,
+    V2_WORDS,
+    SpeechCommands,
+    which_set,
+)
 from perloc.datasets.synth.librispeech_tts import LANGUAGES, VARIANTS
 from perloc.datasets.synth.staging import write_folder
 from perloc.datasets.synth.tts import EspeakSynthesizer
@@ -167,3 +174,14 @@ def write_commands(out_root: Path | str, size: CommandsSize | str = "default",
     version = commands_version(size, seed)
     return write_folder(out_root, STANDIN_MARKER, version,
                         lambda tmp: _generate(tmp, size, seed, version))
+
+
+def synth(request: SynthRequest) -> Path:
+    """``bench data synth speech-commands-tts``."""
+    return write_commands(request.out, request.size, seed=request.seed)
+
+
+register_dataset(DatasetEntry(
+    "speech-commands-tts", "stand-in", "eSpeak NG keywords in simulated rooms in the Speech "
+    "Commands v2 layout (stands in for speech-commands)", adapter=SpeechCommands, synth=synth,
+    sizes=tuple(SIZES)))

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
-from perloc.methods.layers.mfcc import Mfcc
+from perloc.datasets.features.mfcc import Mfcc
 from perloc.methods.training import ModelState, Optimization, train
 
 PRECISIONS = ("fp32", "bf16")

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
-from perloc.methods.ssl.schema import setup_1a_rows
+from perloc.datasets.ssl_schema import setup_1a_rows
 from perloc.methods.training import ModelState, train
 from perloc.metrics.localization import euclidean_error_cm, within_percent
 

@@ -25,6 +25,7 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.registry import METHODS
+from perloc.datasets.ssl_schema import setup_1a_rows
 from perloc.methods.layers.gcc import GCCParams, all_pairs, gcc
 from perloc.methods.ssl.multilateration import (
     RansacParams,
@@ -33,7 +34,6 @@ from perloc.methods.ssl.multilateration import (
     top_peaks,
 )
 from perloc.methods.ssl.ngcc_pairs import ngcc_config, pretrained_ngcc
-from perloc.methods.ssl.schema import setup_1a_rows
 from perloc.methods.training import ModelState
 
 _REF = "Paper VII Tables 1-2; Åström et al., EUSIPCO 2021 (StructureFromSound2)"

@@ -14,7 +14,7 @@ Re-implements the RANSAC + Gauss-Newton scheme of Åström et al., EUSIPCO 2021
    while the sum of squared residuals grows), else NaN ("too few inliers").
 
 A measurement is ``(i, j, d)`` with ``d = |s - r_i| - |s - r_j|`` in metres (TDOA in samples
-times c / fs, positive when mic i is farther), see :mod:`perloc.methods.ssl.schema`.
+times c / fs, positive when mic i is farther), see :mod:`perloc.datasets.ssl_schema`.
 
 Difference from the reference: its minimal solver handles any 3 measurements (8x8 action matrix,
 up to 8 solutions). Here each draw is a *star* -- 3 measurements sharing one microphone ``a`` with
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perloc.methods.ssl.schema import SAMPLE_RATE, SPEED_OF_SOUND
+from perloc.datasets.ssl_schema import SAMPLE_RATE, SPEED_OF_SOUND
 
 _CHUNK = 1 << 22  # frames * hypotheses * measurements scored at once
 _DEGENERATE = 1e-9  # |det E| / prod(row norms) below this: the star is degenerate

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from perloc.bench.core.protocols import FitContext
-from perloc.methods.ssl.schema import SAMPLE_RATE, SPEED_OF_SOUND
+from perloc.datasets.ssl_schema import SAMPLE_RATE, SPEED_OF_SOUND
 from perloc.methods.tdoa.ngcc import NGCCPHAT, NgccParams, NgccPhat
 from perloc.methods.training import TRAINING_VERSION
 

@@ -32,3 +32,12 @@ def mlflow_runs(results, task: str, max_results: int = 1000):
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(task)
     return client, client.search_runs([experiment.experiment_id], max_results=max_results)
+
+
+def scratch_registry(monkeypatch, registry):
+    """Let a test add entries to ``registry`` that are gone after it (Registry has no removal):
+    scan first, so that the scanned entries are in the copy the test adds to and in the
+    original that is put back."""
+    registry.names()
+    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    return registry

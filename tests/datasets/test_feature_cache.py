@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from perloc.datasets.feature_cache import FeatureCache
-from perloc.methods.layers.mfcc import MfccParams
+from perloc.datasets.features.mfcc import MfccParams
 
 
 def test_second_get_reads_instead_of_computing(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from perloc.datasets.feature_cache import FeatureCache
+from perloc.datasets.features.mfcc import Mfcc
 from perloc.datasets.kws_data import (
     KwsClips,
     KwsTest,
@@ -16,7 +17,6 @@ from perloc.datasets.kws_data import (
     to_float,
 )
 from perloc.datasets.speech_commands import SILENCE, SpeechCommands
-from perloc.methods.layers.mfcc import Mfcc
 
 
 @pytest.fixture()

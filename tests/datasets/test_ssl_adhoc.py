@@ -15,8 +15,8 @@ from perloc.datasets.ssl_adhoc import (
     AdhocTraining,
     face_mics,
 )
+from perloc.datasets.ssl_schema import tdoa_samples
 from perloc.methods.layers.gcc import GCCParams, all_pairs, gcc
-from perloc.methods.ssl.schema import tdoa_samples
 
 
 def test_one_microphone_on_each_face():

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from perloc.datasets.ssl_schema import SAMPLE_RATE, SPEED_OF_SOUND, tdoa_samples
 from perloc.methods.ssl.multilateration import (
     REASON_INLIERS,
     REASON_MEASUREMENTS,
@@ -13,7 +14,6 @@ from perloc.methods.ssl.multilateration import (
     star_solutions,
     top_peaks,
 )
-from perloc.methods.ssl.schema import SAMPLE_RATE, SPEED_OF_SOUND, tdoa_samples
 
 BOX = np.array([6.0, 6.0, 2.0])
 

@@ -9,8 +9,8 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.registry import METHODS
 from perloc.bench.tasks.ssl_invariance import reorder_mics
 from perloc.datasets.luvira import LUVIRA_MICS_MM
+from perloc.datasets.ssl_schema import SAMPLE_RATE, SPEED_OF_SOUND
 from perloc.methods.ssl.multilat import Multilat, MultilatParams, canonical_order
-from perloc.methods.ssl.schema import SAMPLE_RATE, SPEED_OF_SOUND
 
 MICS = np.asarray(LUVIRA_MICS_MM) / 1000.0
 

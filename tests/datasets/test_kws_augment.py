@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from perloc.methods.kws.augment import (
+from perloc.datasets.kws_augment import (
     AugmentParams,
     augment_waveform,
     background_noise,

@@ -10,7 +10,7 @@ import scipy.fft
 import scipy.signal
 import torch
 
-from perloc.methods.layers.mfcc import Mfcc
+from perloc.datasets.features.mfcc import Mfcc
 
 
 def reference_mfcc(x: np.ndarray) -> np.ndarray:

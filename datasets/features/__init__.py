@@ -1,0 +1,1 @@
+"""Audio front ends shared by datasets (feature caches) and methods."""
