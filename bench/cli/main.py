@@ -19,12 +19,24 @@ from perloc.bench.cli.options import EXTRA_ARGS
 from perloc.bench.cli.options import where_from as _where
 from perloc.bench.cli.status import sweep_summary
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.registry import METHODS, PERF, TASKS
+from perloc.bench.core.registry import COMMANDS, METHODS, PERF, TASKS
 from perloc.bench.run.ranges import parse_seeds
 from perloc.bench.store.workspace import Workspace
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """The built-in commands plus those task modules register in ``COMMANDS`` (a check only
+    one task family has, e.g. ``bench invariance`` for microphone arrays)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS.names()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        return found if found is not None else dict(COMMANDS.items()).get(cmd_name)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
 def cli(verbose: bool) -> None:
     """perloc: benchmarks and leaderboards for perception and localization research."""
@@ -207,29 +219,6 @@ def regress_cmd(task_names: tuple[str, ...]) -> None:
     names = task_names or tuple(TASKS.names())
     results = [regress_task(name, say=_say, show=click.echo) for name in names]
     if not all(results):
-        sys.exit(1)
-
-
-@cli.command("invariance")
-@click.argument("method_name", metavar="METHOD")
-@click.option("--task", "task_name", default="ssl", show_default=True)
-@click.option("--profile", default="smoke", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--frames", default=16, show_default=True, type=int, help="Frames in the batch.")
-@click.option("--trials", default=3, show_default=True, type=int, help="Random mic orders.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None)
-def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root):
-    """Largest change of the estimate when mics are permuted or dropped; exit 1 when a
-    claimed permutation invariance does not hold."""
-    from perloc.bench.tasks.ssl_invariance import invariance
-
-    checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
-                        trials=trials, data_root=data_root, progress=_progress(), say=_say)
-    rows = [[c.test, f"{c.max_change_cm:.3g}", "yes" if c.claimed else "no", c.verdict]
-            for c in checks]
-    click.echo(tabulate(rows, headers=["test", "max change (cm)", "claimed invariant",
-                                       "verdict"]))
-    if any(c.verdict == "FAIL" for c in checks):
         sys.exit(1)
 
 

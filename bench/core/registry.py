@@ -72,3 +72,4 @@ TASKS: Registry[Any] = Registry("task", "perloc.bench.tasks")
 DATASETS: Registry[Any] = Registry("dataset", "perloc.datasets")
 METHODS: Registry[Any] = Registry("method", "perloc.methods")
 PERF: Registry[Any] = Registry("perf benchmark", "perloc.bench.perf")  # click commands
+COMMANDS: Registry[Any] = Registry("command", "perloc.bench.tasks")  # task-specific CLI checks

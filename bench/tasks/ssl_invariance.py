@@ -12,14 +12,18 @@ not judged.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
+from tabulate import tabulate
 
+from perloc.bench.cli.console import progress_bars, say
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.core.registry import COMMANDS, METHODS, TASKS
 from perloc.bench.run.evaluate import build_method, prepare_dataset, resolve_params
 from perloc.bench.run.training import ensure_fitted
 from perloc.bench.store.workspace import Workspace
@@ -92,12 +96,12 @@ def run_checks(method, batch: Batch, trials: int, seed: int, tolerance_cm: float
     return checks
 
 
-def invariance(method_name: str, task_name: str, *, profile: str = "smoke", seed: int = 0,
+def invariance(method_name: str, task_name: str | None, *, profile: str = "smoke", seed: int = 0,
                frames: int = 16, trials: int = 3, tolerance_cm: float = 1e-3,
                data_root: Path | None = None, progress: bool = False, say=print) -> list[Check]:
     """Load (or train) the method for ``profile`` and run the checks on a fixed batch."""
-    task, workspace = TASKS.get(task_name), Workspace.from_env()
     cls = METHODS.get(method_name)
+    task, workspace = TASKS.get(task_name or cls.card.task), Workspace.from_env()
     task.check_method(cls.card)
     if "mics" not in task.profile(profile).grid:
         raise UserError(f"--task: {task.name} has no microphone arrays to permute")
@@ -113,3 +117,28 @@ def invariance(method_name: str, task_name: str, *, profile: str = "smoke", seed
     dataset = prepare_dataset(task, profile, seed, {}, data_root=data_root, workspace=workspace,
                               progress=progress)
     return run_checks(model, fixed_batch(dataset, frames), trials, seed, tolerance_cm)
+
+
+@click.command("invariance")
+@click.argument("method_name", metavar="METHOD")
+@click.option("--task", "task_name", default=None,
+              help="Task whose smoke data to use (default: the method's own).")
+@click.option("--profile", default="smoke", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--frames", default=16, show_default=True, type=int, help="Frames in the batch.")
+@click.option("--trials", default=3, show_default=True, type=int, help="Random mic orders.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root):
+    """Largest change of the estimate when mics are permuted or dropped; exit 1 when a
+    claimed permutation invariance does not hold."""
+    checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
+                        trials=trials, data_root=data_root, progress=progress_bars(), say=say)
+    rows = [[c.test, f"{c.max_change_cm:.3g}", "yes" if c.claimed else "no", c.verdict]
+            for c in checks]
+    click.echo(tabulate(rows, headers=["test", "max change (cm)", "claimed invariant",
+                                       "verdict"]))
+    if any(c.verdict == "FAIL" for c in checks):
+        sys.exit(1)
+
+
+COMMANDS.add("invariance", invariance_cmd)

@@ -104,7 +104,7 @@ def _round_predictions(folder: Path, path: Path) -> Path:
         writer.writerow(["id", "events"])
         for key, row in zip(ids, x, strict=True):
             counts = np.clip(np.rint(row), 0, 3).astype(int)
-            writer.writerow([key, " ".join(c for c, n in zip(classes, counts) for _ in range(n))])
+            writer.writerow([key, " ".join(c for c, n in zip(classes, counts, strict=True) for _ in range(n))])
     return path
 
 
