@@ -21,6 +21,14 @@ from perloc.bench.run.ranges import parse_seeds, parse_where
 from perloc.bench.store.workspace import Workspace
 
 
+def _tasks(ctx, param, value):
+    """Click callback: a task name, alias or reference ``package.module:NAME`` (or several)
+    -> the registered name(s), which records and boards use."""
+    if isinstance(value, tuple):
+        return tuple(map(TASKS.canonical, value))
+    return None if value is None else TASKS.canonical(value)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
 def cli(verbose: bool) -> None:
@@ -38,7 +46,8 @@ def tasks_cmd() -> None:
 
 
 @cli.command("methods")
-@click.option("--task", "task_name", default=None, help="Only methods of this task.")
+@click.option("--task", "task_name", default=None, callback=_tasks,
+              help="Only methods of this task.")
 def methods_cmd(task_name: str | None) -> None:
     """List the registered methods with their parameter counts at the paper configuration."""
     from perloc.bench.report.efficiency import paper_parameter_count
@@ -75,7 +84,7 @@ EXTRA_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 
 @cli.command("run", context_settings=EXTRA_ARGS)
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=_tasks)
 @click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable); default: the task's.")
 @click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -130,14 +139,12 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
 
 
 @cli.command("status")
-@click.argument("task_name", metavar="[TASK]", required=False)
+@click.argument("task_name", metavar="[TASK]", required=False, callback=_tasks)
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
 def status_cmd(task_name, as_json):
     """Finished, failed and pending cells of the recorded sweeps (from the records)."""
     from perloc.bench.cli.status import format_status, sweep_states
 
-    if task_name is not None:
-        TASKS.get(task_name)  # unknown task: one error line
     states = sweep_states(Workspace.from_env(), task_name)
     click.echo(json.dumps(states, indent=1) if as_json else format_status(states))
 
@@ -145,7 +152,7 @@ def status_cmd(task_name, as_json):
 @cli.command("compare", context_settings=EXTRA_ARGS)
 @click.argument("method_a", metavar="A")
 @click.argument("method_b", metavar="B")
-@click.option("--task", "task_name", default=None,
+@click.option("--task", "task_name", default=None, callback=_tasks,
               help="Task (default: the one task both methods run on).")
 @click.option("--profile", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -186,7 +193,7 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
 
 
 @cli.command("train")
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=_tasks)
 @click.option("-m", "--method", "methods", multiple=True, required=True, help="Learned method.")
 @click.option("--profile", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -203,7 +210,7 @@ def train_cmd(task_name, methods, profile, seed, params, data_root):
 
 
 @cli.command("leaderboard")
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=_tasks)
 def leaderboard_cmd(task_name: str) -> None:
     """Re-render leaderboards/TASK.md from leaderboards/TASK.json and print it."""
     from perloc.bench.report.leaderboard import board_path, load_board, render
@@ -217,7 +224,7 @@ def leaderboard_cmd(task_name: str) -> None:
 
 
 @cli.command("regress")
-@click.argument("task_names", metavar="[TASK]...", nargs=-1)
+@click.argument("task_names", metavar="[TASK]...", nargs=-1, callback=_tasks)
 def regress_cmd(task_names: tuple[str, ...]) -> None:
     """Re-run the smoke profile; exit 1 when a metric moved past its tolerance the bad way."""
     from perloc.bench.cli.commands import regress_task
@@ -230,7 +237,7 @@ def regress_cmd(task_names: tuple[str, ...]) -> None:
 
 @cli.command("invariance")
 @click.argument("method_name", metavar="METHOD")
-@click.option("--task", "task_name", default="ssl", show_default=True)
+@click.option("--task", "task_name", default="ssl", show_default=True, callback=_tasks)
 @click.option("--profile", default="smoke", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--frames", default=16, show_default=True, type=int, help="Frames in the batch.")
