@@ -85,7 +85,9 @@ EXTRA_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 @cli.command("run", context_settings=EXTRA_ARGS)
 @click.argument("task_name", metavar="TASK", callback=_tasks)
-@click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable); default: the task's.")
+@click.option("-m", "--method", "methods", multiple=True,
+              help="Method name or package.module:NAME reference (repeatable); default: the "
+                   "task's.")
 @click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--seeds", default=None, help="Seed range LO:HI (inclusive) or list a,b,c; overrides --seed.")
