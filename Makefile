@@ -31,7 +31,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check bench methods datasets metrics tests
+	$(BIN)/ruff check bench methods datasets metrics tests examples
 
 regress: $(VENV)/.installed
 	$(BIN)/bench regress $(TASK)

@@ -14,7 +14,7 @@ import click
 
 from perloc.bench.cli.console import progress_bars as _progress
 from perloc.bench.cli.console import say as _say
-from perloc.bench.cli.options import EXTRA_ARGS, where_from
+from perloc.bench.cli.options import EXTRA_ARGS, task_names, where_from
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.store.workspace import Workspace
@@ -47,7 +47,7 @@ def _test_split(task_name: str, profile: str, seed: int, conditions, extra, data
 
 
 @click.command("export", context_settings=EXTRA_ARGS)
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=task_names)
 @_selection
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="New (or empty) folder for ids.csv, inputs.npz, the template and manifest.")
@@ -65,7 +65,7 @@ def export_cmd(ctx, task_name, profile, seed, conditions, data_root, out):
 
 
 @click.command("score", context_settings=EXTRA_ARGS)
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=task_names)
 @click.option("--pred", "pred", type=click.Path(path_type=Path), required=True,
               help="Predictions CSV keyed by the ids of `bench export`.")
 @click.option("--name", default=None, help="Row name on the board (default: the file's stem).")

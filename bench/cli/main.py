@@ -16,6 +16,7 @@ from perloc.bench.cli.console import say as _say
 from perloc.bench.cli.data import data_group
 from perloc.bench.cli.external import export_cmd, score_cmd
 from perloc.bench.cli.options import EXTRA_ARGS
+from perloc.bench.cli.options import task_names as _tasks
 from perloc.bench.cli.options import where_from as _where
 from perloc.bench.cli.status import sweep_summary
 from perloc.bench.core.errors import UserError
@@ -53,7 +54,8 @@ def tasks_cmd() -> None:
 
 
 @cli.command("methods")
-@click.option("--task", "task_name", default=None, help="Only methods of this task.")
+@click.option("--task", "task_name", default=None, callback=_tasks,
+              help="Only methods of this task.")
 def methods_cmd(task_name: str | None) -> None:
     """List the registered methods with their parameter counts at the paper configuration."""
     from perloc.bench.report.efficiency import paper_parameter_count
@@ -69,8 +71,10 @@ def methods_cmd(task_name: str | None) -> None:
 
 
 @cli.command("run", context_settings=EXTRA_ARGS)
-@click.argument("task_name", metavar="TASK")
-@click.option("-m", "--method", "methods", multiple=True, help="Method (repeatable); default: the task's.")
+@click.argument("task_name", metavar="TASK", callback=_tasks)
+@click.option("-m", "--method", "methods", multiple=True,
+              help="Method name or package.module:NAME reference (repeatable); default: the "
+                   "task's.")
 @click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--seeds", default=None, help="Seed range LO:HI (inclusive) or list a,b,c; overrides --seed.")
@@ -124,14 +128,12 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
 
 
 @cli.command("status")
-@click.argument("task_name", metavar="[TASK]", required=False)
+@click.argument("task_name", metavar="[TASK]", required=False, callback=_tasks)
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON.")
 def status_cmd(task_name, as_json):
     """Finished, failed and pending cells of the recorded sweeps (from the records)."""
     from perloc.bench.cli.status import format_status, sweep_states
 
-    if task_name is not None:
-        TASKS.get(task_name)  # unknown task: one error line
     states = sweep_states(Workspace.from_env(), task_name)
     click.echo(json.dumps(states, indent=1) if as_json else format_status(states))
 
@@ -139,7 +141,7 @@ def status_cmd(task_name, as_json):
 @cli.command("compare", context_settings=EXTRA_ARGS)
 @click.argument("method_a", metavar="A")
 @click.argument("method_b", metavar="B")
-@click.option("--task", "task_name", default=None,
+@click.option("--task", "task_name", default=None, callback=_tasks,
               help="Task (default: the one task both methods run on).")
 @click.option("--profile", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -180,7 +182,7 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
 
 
 @cli.command("train")
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=_tasks)
 @click.option("-m", "--method", "methods", multiple=True, required=True, help="Learned method.")
 @click.option("--profile", default="default", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -197,7 +199,7 @@ def train_cmd(task_name, methods, profile, seed, params, data_root):
 
 
 @cli.command("leaderboard")
-@click.argument("task_name", metavar="TASK")
+@click.argument("task_name", metavar="TASK", callback=_tasks)
 def leaderboard_cmd(task_name: str) -> None:
     """Re-render leaderboards/TASK.md from leaderboards/TASK.json and print it."""
     from perloc.bench.report.leaderboard import board_path, load_board, render
@@ -211,7 +213,7 @@ def leaderboard_cmd(task_name: str) -> None:
 
 
 @cli.command("regress")
-@click.argument("task_names", metavar="[TASK]...", nargs=-1)
+@click.argument("task_names", metavar="[TASK]...", nargs=-1, callback=_tasks)
 def regress_cmd(task_names: tuple[str, ...]) -> None:
     """Re-run the smoke profile; exit 1 when a metric moved past its tolerance the bad way."""
     from perloc.bench.cli.commands import regress_task

@@ -1,4 +1,5 @@
-"""Options several commands share: the condition selection (``-w`` and task shortcuts)."""
+"""Options several commands share: task arguments and the condition selection (``-w`` and the
+task's shortcut flags)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from perloc.bench.core.registry import TASKS
 from perloc.bench.run.ranges import parse_where
 
 EXTRA_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def task_names(ctx, param, value):
+    """Click callback: a task name, alias or reference ``package.module:NAME`` (or several)
+    -> the registered name(s), which records and boards use."""
+    if isinstance(value, tuple):
+        return tuple(map(TASKS.canonical, value))
+    return None if value is None else TASKS.canonical(value)
 
 
 def where_from(task_name: str, conditions: tuple[str, ...], extra: list[str]) -> dict:

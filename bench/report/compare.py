@@ -84,20 +84,25 @@ def comparison_table(task: TaskSpec, a: RunRecord, b: RunRecord) -> str:
 
 
 def verdict(task: TaskSpec, a: RunRecord, b: RunRecord, metric: str | None = None) -> str:
-    """One line: who is better overall on ``metric`` and whether the 95% CIs overlap."""
+    """One line on ``metric`` overall. ``A beats B`` only when the difference is significant
+    as the harness defines it: the 95% bootstrap CIs do not overlap. Equal scores, or CIs that
+    overlap, are a tie: no winner is named."""
     metric = metric or task.primary
     card = task.metric(metric)
     missing = [r.method for r in (a, b) if metric not in r.scores]
     if missing:
         return f"no verdict on {metric}: {' and '.join(missing)} has no overall score for it"
     sa, sb = a.scores[metric], b.scores[metric]
+    separated = sa.ci_low > sb.ci_high or sb.ci_low > sa.ci_high
+    if sa.value == sb.value or not separated:
+        why = "equal scores" if sa.value == sb.value else "95% CIs overlap"
+        return (f"{a.method} and {b.method} tie on {metric} overall ({sa.value:.2f} vs "
+                f"{sb.value:.2f} {card.unit}; {why}: no significant difference)")
     a_better = sa.value > sb.value if card.higher_is_better else sa.value < sb.value
     best, other = (a, b) if a_better else (b, a)
-    separated = sa.ci_low > sb.ci_high or sb.ci_low > sa.ci_high
-    strength = "95% CIs do not overlap" if separated else "95% CIs overlap: not a clear win"
     return (f"{best.method} beats {other.method} on {metric} overall "
             f"({best.scores[metric].value:.2f} vs {other.scores[metric].value:.2f} {card.unit}; "
-            f"{strength})")
+            "95% CIs do not overlap)")
 
 
 def plot_comparison(task: TaskSpec, records: list[RunRecord], path: Path) -> None:

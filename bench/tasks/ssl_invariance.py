@@ -21,6 +21,7 @@ import numpy as np
 from tabulate import tabulate
 
 from perloc.bench.cli.console import progress_bars, say
+from perloc.bench.cli.options import task_names
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import COMMANDS, METHODS, TASKS
@@ -121,7 +122,7 @@ def invariance(method_name: str, task_name: str | None, *, profile: str = "smoke
 
 @click.command("invariance")
 @click.argument("method_name", metavar="METHOD")
-@click.option("--task", "task_name", default=None,
+@click.option("--task", "task_name", default=None, callback=task_names,
               help="Task whose smoke data to use (default: the method's own).")
 @click.option("--profile", default="smoke", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
