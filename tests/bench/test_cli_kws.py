@@ -11,6 +11,7 @@ import soundfile as sf
 from cli_helpers import invoke, mlflow_runs
 from test_cli_errors import _assert_clean_failure
 
+from perloc.bench.core.registry import TASKS
 from perloc.datasets.speech_commands import STANDIN_MARKER
 
 
@@ -58,10 +59,11 @@ def test_a_parameter_variant_gets_its_own_leaderboard_row(capsys, workspace):
 
 
 def test_mlflow_gets_the_training_curves_and_the_confusion_matrix(capsys, workspace):
-    assert invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "ds-cnn").code == 0
+    assert invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "kwt-1").code == 0
     client, (run,) = mlflow_runs(workspace / "results", "kws")
     curve = client.get_metric_history(run.info.run_id, "train/val_accuracy")
-    assert [m.step for m in curve] == [1, 2]
+    epochs = TASKS.get("kws").profile("smoke").train["epochs"]
+    assert [m.step for m in curve] == list(range(1, epochs + 1))
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"record.json", "confusion.png"} <= artifacts
 

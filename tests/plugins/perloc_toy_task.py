@@ -67,10 +67,7 @@ class ToyTags:
                     xs.append(np.bincount(labels, minlength=K) + rng.normal(0, SIGMA[level], K))
                     noise.append(level)
                     scene.append(f"{level}-{s}")
-        ragged = np.empty(len(events), dtype=object)
-        for i, e in enumerate(events):
-            ragged[i] = e
-        return Batch({"x": np.array(xs), "events": ragged},
+        return Batch({"x": np.array(xs), "events": ragged(events)},
                      {"noise": np.array(noise), "scene": np.array(scene)})
 
     def batches(self, split: str, batch_size: int, *, where=None, limit=None):
@@ -110,50 +107,45 @@ TASKS.add("toy-tags", TaskSpec(
 ))
 
 
+def ragged(lists) -> np.ndarray:
+    """A list of 1-D integer arrays of different lengths as one object array [B]."""
+    out = np.empty(len(lists), dtype=object)
+    for i, items in enumerate(lists):
+        out[i] = np.asarray(items, dtype=np.int64)
+    return out
+
+
 @dataclass(frozen=True)
-class RoundParams:
-    """bias: added to x before rounding to an event count per class."""
+class ToyParams:
+    """bias: added to x before rounding to an event count per class (toy-round only)."""
 
     bias: float = 0.0
 
 
 class ToyRound:
-    """Events = round(x + bias) copies of each class (clipped at 0)."""
+    """Events = round(x + bias) copies of each class (clipped to 0..3)."""
 
-    card = MethodCard("toy-round", "toy-tags", "classical", RoundParams,
+    card = MethodCard("toy-round", "toy-tags", "classical", ToyParams,
                       reference="test fixture", summary="round the noisy counts")
 
-    def __init__(self, params: RoundParams = RoundParams()) -> None:
+    def __init__(self, params: ToyParams = ToyParams()) -> None:
         self.params = params
 
     def predict(self, batch: Batch) -> Batch:
         n = np.clip(np.rint(np.asarray(batch["x"]) + self.params.bias), 0, 3).astype(int)
-        events = np.empty(len(n), dtype=object)
-        for i, row in enumerate(n):
-            events[i] = np.repeat(np.arange(K), row)
-        return Batch({"events": events}, dict(batch.meta))
+        return Batch({"events": ragged([np.repeat(np.arange(K), row) for row in n])},
+                     dict(batch.meta))
 
 
-@dataclass(frozen=True)
-class NoParams:
-    """No parameters."""
-
-
-class ToyFirst:
+class ToyFirst(ToyRound):
     """One event: the class with the largest x (a weaker baseline)."""
 
-    card = MethodCard("toy-first", "toy-tags", "classical", NoParams,
+    card = MethodCard("toy-first", "toy-tags", "classical", ToyParams,
                       reference="test fixture", summary="the loudest class only")
-
-    def __init__(self, params: NoParams = NoParams()) -> None:
-        self.params = params
 
     def predict(self, batch: Batch) -> Batch:
         top = np.argmax(np.asarray(batch["x"]), axis=1)
-        events = np.empty(len(top), dtype=object)
-        for i, c in enumerate(top):
-            events[i] = np.array([c])
-        return Batch({"events": events}, dict(batch.meta))
+        return Batch({"events": ragged([[c] for c in top])}, dict(batch.meta))
 
 
 METHODS.add("toy-round", ToyRound)
