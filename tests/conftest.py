@@ -18,11 +18,17 @@ def session_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def workspace(tmp_path, session_cache, monkeypatch) -> Path:
-    """Every test writes results and leaderboards under its own tmp folder."""
+def workspace(request, tmp_path, session_cache, monkeypatch) -> Path:
+    """Every test writes results and leaderboards under its own tmp folder; trained smoke
+    checkpoints (keyed by method, params, recipe, data, seed) are shared by the session, except
+    in tests marked ``own_checkpoints`` (those that watch training happen)."""
     results = tmp_path / "results"
     monkeypatch.setenv("PERLOC_RESULTS", str(results))
     monkeypatch.setenv("PERLOC_CACHE", str(session_cache))
+    if request.node.get_closest_marker("own_checkpoints") is None:
+        monkeypatch.setenv("PERLOC_CHECKPOINTS", str(session_cache / "checkpoints"))
+    else:
+        monkeypatch.delenv("PERLOC_CHECKPOINTS", raising=False)
     monkeypatch.setenv("PERLOC_LEADERBOARDS", str(tmp_path / "leaderboards"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("PERLOC_DATA", raising=False)

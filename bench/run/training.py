@@ -49,7 +49,7 @@ def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, 
                        recipe, *([list(teachers)] if teachers else [])],
                       sort_keys=True, default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:12]
-    return workspace.results / "checkpoints" / task / f"{method}-{profile.name}-s{seed}-{key}.pt"
+    return workspace.checkpoints / task / f"{method}-{profile.name}-s{seed}-{key}.pt"
 
 
 def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: dict, *,

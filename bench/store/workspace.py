@@ -16,7 +16,8 @@ class Workspace:
     ``results`` (runs/, mlflow.db, checkpoints/) defaults to ./results, ``cache`` (stand-in
     corpora and RIR banks, shareable between workspaces) to the results folder, and
     ``leaderboards`` to ./leaderboards. Environment: PERLOC_RESULTS, PERLOC_CACHE,
-    PERLOC_LEADERBOARDS, MLFLOW_TRACKING_URI.
+    PERLOC_LEADERBOARDS, MLFLOW_TRACKING_URI, PERLOC_CHECKPOINTS (trained models, keyed by
+    everything they depend on, so several results folders may share one).
     """
 
     results: Path
@@ -33,6 +34,10 @@ class Workspace:
     @property
     def runs(self) -> Path:
         return self.results / "runs"
+
+    @property
+    def checkpoints(self) -> Path:
+        return Path(os.environ.get("PERLOC_CHECKPOINTS") or self.results / "checkpoints").resolve()
 
     @property
     def data(self) -> Path:

@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
 from cli_helpers import invoke, mlflow_runs
+
+pytestmark = pytest.mark.own_checkpoints  # these tests watch training happen
 
 
 def test_learned_method_trains_once_then_uses_the_cache(capsys, workspace):
