@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,8 +157,13 @@ def load_checkpoint(path: Path) -> dict | None:
     """The checkpoint dict, or None when absent. Loaded with ``weights_only=True``."""
     if not Path(path).exists():
         return None
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("version") != CHECKPOINT_VERSION:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        logging.getLogger(__name__).warning("%s: unreadable checkpoint (%s); training again",
+                                            path, str(exc).split(". ")[0])
+        return None  # the harness's own cache: a broken one is rebuilt, not an input error
+    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
         return None
     return payload
 

@@ -15,7 +15,7 @@ from perloc.bench.cli.console import progress_bars as _progress
 from perloc.bench.cli.console import say as _say
 from perloc.bench.cli.data import data_group
 from perloc.bench.cli.external import export_cmd, score_cmd
-from perloc.bench.cli.options import EXTRA_ARGS
+from perloc.bench.cli.options import EXTRA_ARGS, check_output_file
 from perloc.bench.cli.options import task_names as _tasks
 from perloc.bench.cli.options import where_from as _where
 from perloc.bench.cli.status import sweep_summary
@@ -163,8 +163,8 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
     )
 
     task = TASKS.get(task_name) if task_name else infer_task(method_a, method_b)
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise UserError(f"--plot: {plot} must end in .png")
+    if plot is not None:
+        check_output_file("--plot", plot, ".png")
     a, b = compare_methods(task.name, method_a, method_b, profile=profile, seed=seed,
                            where=_where(task.name, conditions, ctx.args), data_root=data_root,
                            progress=_progress(), say=_say)

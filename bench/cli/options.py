@@ -3,6 +3,9 @@ task's shortcut flags)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import TASKS
 from perloc.bench.run.ranges import parse_where
@@ -36,3 +39,19 @@ def where_from(task_name: str, conditions: tuple[str, ...], extra: list[str]) ->
             raise UserError(f"{flag}: condition {name!r} given twice")
         where.update(parse_where(flag, [f"{name}={items.pop(0)}"]))
     return where
+
+
+def check_output_file(flag: str, path: Path, suffix: str) -> None:
+    """Before any work: ``path`` ends in ``suffix``, is not a folder, and its folder exists or
+    can be made (no part of it is a file) and is writable."""
+    if path.suffix.lower() != suffix:
+        raise UserError(f"{flag}: {path} must end in {suffix}")
+    if path.is_dir():
+        raise UserError(f"{flag}: {path} is a folder")
+    probe = path.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{flag}: {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK):
+        raise UserError(f"{flag}: {path}: {probe} is not writable")

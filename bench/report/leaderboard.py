@@ -76,12 +76,36 @@ def load_board(folder: Path, task: TaskSpec) -> dict[str, Any]:
     if not path.exists():
         return {"task": task.name, "version": BOARD_VERSION, "sections": {}}
     try:
-        board = json.loads(path.read_text())
+        board = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(board, dict) or "sections" not in board:
-        raise UserError(f"{path}: not a perloc leaderboard (no 'sections')")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a perloc leaderboard (not UTF-8 text)") from None
+    except (OSError, RecursionError) as exc:
+        raise UserError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    _check_shape(path, board)
     return upgrade_board(board)
+
+
+def _check_shape(path: Path, board: Any) -> None:
+    """The fields the harness reads, with their types: one error line naming the first that
+    is missing or of the wrong kind."""
+    if not isinstance(board, dict) or not isinstance(board.get("sections"), dict):
+        raise UserError(f"{path}: not a perloc leaderboard (no 'sections' object)")
+    for key, section in board["sections"].items():
+        where = f"{path}: section {key!r}"
+        if not isinstance(section, dict) or not isinstance(section.get("entries"), list):
+            raise UserError(f"{where}: no 'entries' list")
+        if not isinstance(section.get("profile"), str):
+            raise UserError(f"{where}: no 'profile' name")
+        for i, entry in enumerate(section["entries"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("method"), str) \
+                    or not isinstance(entry.get("scores"), dict):
+                raise UserError(f"{where}: entry {i} lacks 'method' or 'scores'")
+            if not all(isinstance(v, dict) and isinstance(v.get("value"), int | float)
+                       for v in entry["scores"].values()):
+                raise UserError(f"{where}: entry {i} ({entry['method']}): a score without "
+                                "a numeric 'value'")
 
 
 def upgrade_board(board: dict[str, Any]) -> dict[str, Any]:
@@ -301,6 +325,9 @@ def render_markdown(board: dict[str, Any], task: TaskSpec) -> str:
 def check_publishable(folder: Path, task: TaskSpec) -> None:
     """Before any work: the board (if any) reads, and its folder can be written."""
     load_board(folder, task)
+    path = board_path(folder, task.name)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{path}: not writable")
     probe = folder
     while not probe.exists():
         probe = probe.parent

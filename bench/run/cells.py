@@ -36,9 +36,15 @@ from typing import Any
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
-from perloc.bench.core.registry import TASKS
+from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.run.evaluate import evaluate, expected_key, git_sha, prepare_dataset
-from perloc.bench.run.executors import CellFailure
+from perloc.bench.run.executors import CellFailure, CellInputError
+from perloc.bench.run.training import (
+    build_method,
+    forget_training_data,
+    resolve_params,
+    training_data,
+)
 from perloc.bench.store import record_files
 from perloc.bench.store.workspace import Workspace
 
@@ -129,11 +135,23 @@ def chunks(task_name: str, profile: str, where: dict, split: tuple[str, ...]) ->
 def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], where: dict,
          split: tuple[str, ...], overrides: dict, data_root: Path | None, workspace: Workspace,
          progress: bool = False) -> list[Cell]:
-    """Every cell of the sweep with its key (datasets prepared by the driver on the way)."""
+    """Every cell of the sweep with its key. On the way, everything the cells will read is
+    built and checked: parameters (by value), methods (checkpoints loaded), every test
+    dataset and, for learned methods, the training data of every seed. Bad input fails here,
+    before any cell runs or anything is written."""
     task = TASKS.get(task_name)
+    spec = task.profile(profile)
     root = Path(data_root).resolve() if data_root else None
+    _DATASETS.clear()  # a new command: files may have changed since the last one
+    forget_training_data()
+    classes = [METHODS.get(m) for m in methods]
+    for cls in classes:
+        build_method(cls, resolve_params(cls, spec, overrides), seeds[0])
+    learned = any(cls.card.kind == "learned" for cls in classes)
     cells = []
     for seed in seeds:
+        if learned:
+            training_data(task, spec, seed, root, workspace, progress)
         for chunk in chunks(task_name, profile, where, split):
             dataset = cell_dataset(task_name, profile, seed, chunk, root, workspace, progress)
             for method in methods:
@@ -159,8 +177,9 @@ def inject_faults(cell: Cell) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_cell(cell: Cell) -> RunRecord:
-    """Evaluate one cell (in a worker or the driver); an exception becomes a failed record."""
+def run_cell(cell: Cell) -> RunRecord | CellInputError:
+    """Evaluate one cell (in a worker or the driver); an exception becomes a failed record,
+    bad input (a UserError) a CellInputError that stops the sweep."""
     workspace = Workspace.from_env()
     try:
         inject_faults(cell)
@@ -173,6 +192,8 @@ def run_cell(cell: Cell) -> RunRecord:
                         data_root=cell.data_root, overrides=cell.overrides_dict,
                         workspace=workspace, dataset=dataset, key=cell.key, say=_SAY[0],
                         progress=_SAY[1])
+    except UserError as exc:
+        return CellInputError(str(exc))
     except Exception as exc:  # noqa: BLE001  (any cell failure is recorded, the sweep goes on)
         return failed_record(cell, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 

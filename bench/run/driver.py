@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.run.cells import (
     Cell,
@@ -21,6 +22,7 @@ from perloc.bench.run.cells import (
     set_progress_printer,
     write_manifest,
 )
+from perloc.bench.run.executors import CellInputError
 from perloc.bench.store import mlflow_mirror, record_files
 from perloc.bench.store.locking import results_lock
 from perloc.bench.store.workspace import Workspace
@@ -109,8 +111,12 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
     if todo:
         say(f"running {len(todo)} cells on {executor.describe()}")
     set_progress_printer(say, progress)
+    bad_input = None
     with _Interrupts(executor, say):
         for cell, result in executor.run(todo, run_cell):
+            if isinstance(result, CellInputError):  # stop: no new cells, no record for it
+                executor.stopping, bad_input = True, bad_input or result.message
+                continue
             record = as_record(cell, result)
             _write(workspace, record)
             done[cell.key] = record
@@ -119,6 +125,8 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             say(f"  [{outcome.ran}/{len(todo)}] {cell.label()}: {record.status}"
                 + (f" in {seconds:.1f} s" if seconds else f" ({record.reason})"
                    if record.reason else ""))
+    if bad_input is not None:
+        raise UserError(bad_input)
     outcome.records = [done[c.key] for c in cells if c.key in done]
     outcome.not_started = len(cells) - len(outcome.records)
     outcome.seconds = time.perf_counter() - start

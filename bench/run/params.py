@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -22,6 +23,8 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             out[key.strip()] = raw
+        except RecursionError:
+            raise UserError(f"-p {key.strip()}: value nested too deeply") from None
     return out
 
 
@@ -42,6 +45,8 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     if kind is type(None) and value is None:
         return None
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise UserError(f"-p {name}={value!r}: expected a finite number")
         return float(value)
     if kind in (int, str, bool) and isinstance(value, kind) and not (
         kind is int and isinstance(value, bool)
@@ -59,8 +64,10 @@ def build_params(params_type: type, overrides: dict[str, Any]):
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise UserError(f"-p {unknown[0]}: unknown parameter (known: {', '.join(sorted(fields))})")
-    values = {k: _coerce(k, hints[k], v) for k, v in overrides.items()}
     try:
+        values = {k: _coerce(k, hints[k], v) for k, v in overrides.items()}
         return params_type(**values)
+    except RecursionError:
+        raise UserError("-p: a value is nested too deeply") from None
     except (TypeError, ValueError) as exc:
         raise UserError(f"-p: {exc}") from None

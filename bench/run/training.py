@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import FitContext
@@ -33,6 +34,27 @@ def build_method(cls, params, seed: int):
 
         torch.manual_seed(seed)
     return cls(params)
+
+
+_TRAINING: dict[tuple, Any] = {}  # per process: training sets built (and checked) once
+
+
+def training_data(task: TaskSpec, profile: Profile, seed: int, data_root: Path | None,
+                  workspace: Workspace, progress: bool = False):
+    """The task's training data for (profile, seed), built once per process: the sweep planner
+    builds it before any cell, so bad training files fail the command, not a cell."""
+    if task.make_training is None:
+        raise UserError(f"task {task.name} has no training data for learned methods")
+    key = (task.name, profile.name, seed, data_root, workspace.cache)
+    if key not in _TRAINING:
+        _TRAINING[key] = task.make_training(DataRequest(profile, seed, {}, data_root,
+                                                        workspace.cache, progress))
+    return _TRAINING[key]
+
+
+def forget_training_data() -> None:
+    """Drop the training sets built so far (a new command reads the files afresh)."""
+    _TRAINING.clear()
 
 
 def recipe_for(profile: Profile, method: str) -> dict:
@@ -66,8 +88,7 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
     if missing:
         raise UserError(f"profile {profile.name} of {task.name} defines no training recipe "
                         f"({', '.join(missing)})")
-    training = task.make_training(DataRequest(profile, seed, {}, data_root, workspace.cache,
-                                              progress))
+    training = training_data(task, profile, seed, data_root, workspace, progress)
     teachers = _fit_teachers(method, task, profile, seed, data_root=data_root,
                              workspace=workspace, progress=progress, say=say)
     path = checkpoint_path(workspace, task.name, method.card.name, params, training.version,

@@ -15,6 +15,7 @@ import torch
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.registry import METHODS
+from perloc.methods.checks import require_at_least, require_positive
 from perloc.methods.layers.gcc import GCCParams, estimate_all_pairs
 
 
@@ -27,6 +28,12 @@ class GccTdoaParams:
     eps: float = 1e-3
     max_tau: int = 23
     n_fft: int | None = None
+
+    def __post_init__(self) -> None:
+        require_positive("eps", self.eps)
+        require_at_least("max_tau", self.max_tau, 0)
+        if self.n_fft is not None:
+            require_at_least("n_fft", self.n_fft, 2)
 
 
 class GccTdoa:

@@ -299,6 +299,8 @@ class ReleasedParams:
     checkpoint: str = ""
 
     def resolve(self) -> Path:
+        if self.checkpoint and not Path(self.checkpoint).is_file():  # named: never a fallback
+            raise UserError(f"-p checkpoint: {self.checkpoint}: no such file")
         for candidate in (self.checkpoint, os.environ.get("PERLOC_NGCC_CHECKPOINT", ""),
                           str(Path("..") / "shared" / "reference" / "ngcc" / "model.pth")):
             if candidate and Path(candidate).is_file():
@@ -319,10 +321,13 @@ class NgccPhatReleased(LearnedTdoa):
 
     def __init__(self, params: ReleasedParams = ReleasedParams()) -> None:
         self.params = NgccParams()
+        path = params.resolve()
         try:
-            self.model = load_reference(params.resolve())
-        except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:
-            raise UserError(f"-p checkpoint: {exc}") from None
+            self.model = load_reference(path)
+        except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            reason = str(exc).split(". ")[0].removeprefix(f"{path}: ")
+            raise UserError(f"-p checkpoint: {path}: not a readable NGCC-PHAT state_dict "
+                            f"({reason})") from None
         self.model.eval()
 
 

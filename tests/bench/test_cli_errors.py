@@ -18,6 +18,7 @@ def _assert_clean_failure(outcome, *needles, workspace):
     results = workspace / "results"
     assert not list(results.glob("runs/**/*.json"))
     assert not (results / "mlflow.db").exists()
+    assert not (results / "sweeps").exists()
     assert not (workspace / "leaderboards").exists()
 
 

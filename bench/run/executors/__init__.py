@@ -28,6 +28,14 @@ class CellFailure:
     traceback: str = ""
 
 
+@dataclass(frozen=True)
+class CellInputError:
+    """A cell stopped by bad input (a UserError raised inside it): the sweep stops with that
+    one line, and no failed record is written for it."""
+
+    message: str
+
+
 class Executor(Protocol):
     name: str
 
