@@ -119,7 +119,9 @@ REPORTED = _table1() + _table2() + _table3_4()
 
 
 def _luvira(request: DataRequest):
-    """LuViRA: real under --data-root/PERLOC_DATA, else the luvira-sim stand-in."""
+    """LuViRA: real under --data-root/PERLOC_DATA, else the luvira-sim stand-in; every file
+    checked now, its version by content (digests remembered under the cache)."""
+    from perloc.datasets.digest import ContentDigests
     from perloc.datasets.luvira import Luvira
     from perloc.datasets.synth.luvira_sim import write_standin
 
@@ -128,7 +130,8 @@ def _luvira(request: DataRequest):
         size, corpus = request.profile.dataset["size"], request.profile.dataset["corpus"]
         root = write_standin(request.cache_dir, request.cache_dir / "data" / f"luvira-sim-{size}",
                              size, corpus, progress=request.progress)
-    return Luvira(root)
+    store = request.cache_dir / "caches" / "digests-v1.sqlite"
+    return Luvira(root, digests=ContentDigests(store))
 
 
 def make_dataset(request: DataRequest):
