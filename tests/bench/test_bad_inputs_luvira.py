@@ -103,3 +103,20 @@ def test_bad_luvira_input(capsys, workspace, copy, damage, method):
     outcome = invoke(capsys, *RUN, "-m", method, "--data-root", str(copy))
     _assert_clean_failure(outcome, *needles, workspace=workspace)
     assert not (workspace / "results" / "sweeps").exists()
+
+
+def test_a_damaged_cached_stand_in_says_how_to_get_it_back(capsys, workspace, tmp_path,
+                                                           monkeypatch, luvira_smoke,
+                                                           smoke_corpus):
+    cache = tmp_path / "cache"
+    for source, name in ((luvira_smoke, "luvira-sim-smoke"), (smoke_corpus,
+                                                              "librispeech-tts-smoke")):
+        shutil.copytree(source, cache / "data" / name, copy_function=os.link)
+    monkeypatch.setenv("PERLOC_CACHE", str(cache))
+    standin = cache / "data" / "luvira-sim-smoke"
+    (standin / "music0003" / "info.json").unlink()
+    (standin / "music0003" / "info.json").write_text("")
+    outcome = invoke(capsys, *RUN, "-m", "multilat")
+    _assert_clean_failure(outcome, f"{standin}/music0003/info.json: malformed JSON",
+                          f"; delete {standin} to generate the stand-in again",
+                          workspace=workspace)
