@@ -45,6 +45,11 @@ class LuviraTest:
     def __init__(self, luvira: Luvira, grid: dict[str, tuple], seed: int = 0) -> None:
         if set(grid) != {"setup", "mics"}:
             raise ValueError(f"grid needs exactly setup and mics, got {sorted(grid)}")
+        most = max((int(m) for m in grid["mics"]), default=0)
+        if most > luvira.n_static:
+            info = luvira.folder(luvira.splits()["test"][0]) / "info.json"
+            raise UserError(f"{info}: number_of_mics {luvira.n_static + 1} gives "
+                            f"{luvira.n_static} static microphones; the grid asks for M = {most}")
         self.luvira, self.grid, self.seed = luvira, grid, seed
         self.max_tau = MAX_TAU
 
@@ -68,7 +73,8 @@ class LuviraTest:
         return {"name": self.name, "version": self.version, "loader_version": self.luvira.version,
                 "provenance": self.provenance.__dict__, "test": list(self.splits()["test"]),
                 "n_frames": len(self.prepared), "hop": self.luvira.hop,
-                "silence_db": self.luvira.silence_db}
+                "silence_db": self.luvira.silence_db,
+                "frames_outside_gt": self.luvira.frames_outside_gt()}
 
     def _cell(self, setup: str, m: int) -> Batch:
         f = self.prepared

@@ -119,16 +119,26 @@ REPORTED = _table1() + _table2() + _table3_4()
 
 
 def _luvira(request: DataRequest):
-    """LuViRA: real under --data-root/PERLOC_DATA, else the luvira-sim stand-in."""
+    """LuViRA: real under --data-root/PERLOC_DATA, else the luvira-sim stand-in; every file
+    checked now, its version by content (digests remembered under the cache)."""
+    from perloc.bench.core.errors import UserError
+    from perloc.datasets.digest import ContentDigests
     from perloc.datasets.luvira import Luvira
     from perloc.datasets.synth.luvira_sim import write_standin
 
     root = request.real_root("the real LuViRA audio-only recordings")
-    if root is None:
+    standin = root is None
+    if standin:
         size, corpus = request.profile.dataset["size"], request.profile.dataset["corpus"]
         root = write_standin(request.cache_dir, request.cache_dir / "data" / f"luvira-sim-{size}",
                              size, corpus, progress=request.progress)
-    return Luvira(root)
+    store = request.cache_dir / "caches" / "digests-v1.sqlite"
+    try:
+        return Luvira(root, digests=ContentDigests(store))
+    except UserError as exc:
+        if standin:  # a generated folder damaged since: the next run writes it again
+            raise UserError(f"{exc}; delete {root} to generate the stand-in again") from None
+        raise
 
 
 def make_dataset(request: DataRequest):

@@ -56,10 +56,19 @@ def test_silent_frames_are_dropped(luvira_smoke):
 
 def test_speaker_position_is_interpolated_linearly_and_nan_outside():
     rec = Recording("x", np.zeros((5, 10)), np.zeros(10), np.zeros((5, 3)),
-                    np.array([0.0, 1.0, 2.0]),
+                    np.array([0.0, 0.2, 0.4]),
                     np.array([[0.0, 0, 0], [np.nan, np.nan, np.nan], [2.0, 4.0, 6.0]]))
-    got = rec.speaker_at(np.array([0.5, 1.5, 2.5]))
+    got = rec.speaker_at(np.array([0.1, 0.3, 0.5]))
     assert np.allclose(got[:2], [[0.5, 1.0, 1.5], [1.5, 3.0, 4.5]]) and np.isnan(got[2]).all()
+
+
+def test_no_position_inside_a_long_motion_capture_gap():
+    # finite rows at 0, 0.1 and 1.0 s: the 0.9 s gap (> MAX_GT_GAP_S = 0.5 s) is not bridged
+    rec = Recording("x", np.zeros((5, 10)), np.zeros(10), np.zeros((5, 3)),
+                    np.array([0.0, 0.1, 0.5, 1.0]),
+                    np.array([[0.0, 0, 0], [1.0, 0, 0], [np.nan] * 3, [9.0, 0, 0]]))
+    got = rec.speaker_at(np.array([0.05, 0.1, 0.6, 1.0]))
+    assert np.allclose(got[[0, 1, 3], 0], [0.5, 1.0, 9.0]) and np.isnan(got[2]).all()
 
 
 def _replace(path: Path, text: str) -> None:

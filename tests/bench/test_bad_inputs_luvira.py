@@ -1,0 +1,122 @@
+"""Bad LuViRA input through ``bench run ssl``: one error line naming the file, exit 2, nothing
+written, also after a clean run has warmed every cache (records, digests), and found while
+planning even where only a training trajectory is broken."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from cli_helpers import invoke
+from test_cli_errors import _assert_clean_failure
+
+from perloc.bench.run import cells
+
+RUN = ("run", "ssl", "--profile", "smoke")
+
+
+@pytest.fixture()
+def copy(luvira_smoke, tmp_path):
+    """A hard-linked copy of the stand-in: unlink a file before writing it."""
+    root = tmp_path / "luvira"
+    shutil.copytree(luvira_smoke, root, copy_function=os.link)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process(monkeypatch):
+    """Each ``bench run`` is a new process: no dataset prepared by an earlier invoke."""
+    monkeypatch.setattr(cells, "_DATASETS", {})
+
+
+def _files(workspace) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(workspace)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(workspace.rglob("*"))
+            if p.is_file() and "luvira" not in p.relative_to(workspace).parts}
+
+
+def test_a_warm_cache_hides_no_changed_file(capsys, workspace, copy, monkeypatch):
+    first = invoke(capsys, *RUN, "-m", "multilat", "--data-root", str(copy), "--json")
+    assert first.code == 0, first.err
+    before = _files(workspace)
+    # a training trajectory's track (multilat never reads its audio), same size, random bytes
+    victim = copy / "speech0001" / "Track 5.wav"
+    original = victim.read_bytes()
+    victim.unlink()
+    victim.write_bytes(np.random.default_rng(5).integers(0, 256, len(original),
+                                                         dtype=np.uint8).tobytes())
+    monkeypatch.setattr(cells, "_DATASETS", {})
+    bad = invoke(capsys, *RUN, "-m", "multilat", "--data-root", str(copy))
+    assert bad.code == 2 and bad.err.strip() == f"error: {victim}: not a WAV file (no RIFF/WAVE " \
+                                                "header)", bad.err
+    assert _files(workspace) == before  # nothing written, not even a sweep manifest
+
+    # the track back, a valid edit of info.json: a new dataset version, computed afresh
+    victim.write_bytes(original)
+    info = copy / "music0003" / "info.json"
+    text = json.loads(info.read_text())
+    info.unlink()
+    info.write_text(json.dumps({**text, "note": "re-exported"}))
+    monkeypatch.setattr(cells, "_DATASETS", {})
+    again = invoke(capsys, *RUN, "-m", "multilat", "--data-root", str(copy), "--json")
+    assert again.code == 0 and "already finished" not in again.err, again.err
+    old, new = json.loads(first.out)[0], json.loads(again.out)[0]
+    assert new["dataset"]["version"] != old["dataset"]["version"] and new["key"] != old["key"]
+    assert new["scores"] == old["scores"]  # same audio and positions, same answer
+
+
+def _mocap_shifted(root):
+    path = root / "music0003" / "gt_positions.csv"
+    table = pd.read_csv(path)
+    table["time"] += 1.25  # the first half of the audio has no position
+    path.unlink()
+    table.to_csv(path, index=False)
+    return "music0003/gt_positions.csv", "10 of the 19 frames", "more than 10 %"
+
+
+def _short_tracks(root):
+    for i in range(1, 13):
+        path = root / "speech0003" / f"Track {i}.wav"
+        path.unlink()
+        sf.write(path, np.zeros(4800, dtype=np.int16), 96_000, subtype="PCM_16")
+    return "speech0003/Track 1.wav", "shorter than one 2048-sample frame"
+
+
+def _seven_mics_in_training(root):
+    path = root / "music0002" / "info.json"
+    info = json.loads(path.read_text())
+    path.unlink()
+    path.write_text(json.dumps({**info, "number_of_mics": 7}))
+    return "music0002/info.json", "number_of_mics 7 where the other trajectories have 12"
+
+
+@pytest.mark.parametrize("damage,method", [(_mocap_shifted, "multilat"),
+                                           (_short_tracks, "multilat"),
+                                           (_seven_mics_in_training, "gnn")])
+def test_bad_luvira_input(capsys, workspace, copy, damage, method):
+    needles = damage(copy)
+    outcome = invoke(capsys, *RUN, "-m", method, "--data-root", str(copy))
+    _assert_clean_failure(outcome, *needles, workspace=workspace)
+    assert not (workspace / "results" / "sweeps").exists()
+
+
+def test_a_damaged_cached_stand_in_says_how_to_get_it_back(capsys, workspace, tmp_path,
+                                                           monkeypatch, luvira_smoke,
+                                                           smoke_corpus):
+    cache = tmp_path / "cache"
+    for source, name in ((luvira_smoke, "luvira-sim-smoke"), (smoke_corpus,
+                                                              "librispeech-tts-smoke")):
+        shutil.copytree(source, cache / "data" / name, copy_function=os.link)
+    monkeypatch.setenv("PERLOC_CACHE", str(cache))
+    standin = cache / "data" / "luvira-sim-smoke"
+    (standin / "music0003" / "info.json").unlink()
+    (standin / "music0003" / "info.json").write_text("")
+    outcome = invoke(capsys, *RUN, "-m", "multilat")
+    _assert_clean_failure(outcome, f"{standin}/music0003/info.json: malformed JSON",
+                          f"; delete {standin} to generate the stand-in again",
+                          workspace=workspace)
