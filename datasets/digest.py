@@ -61,9 +61,7 @@ class ContentDigests:
         """path -> content digest, reading only files whose (size, mtime, inode) changed."""
         files = list(files)
         db = self._connect()
-        known = {} if db is None or self.full else {
-            row[0]: ((row[1], row[2], row[3]), row[4])
-            for row in db.execute("SELECT path, size, mtime_ns, inode, digest FROM digests")}
+        known = {} if db is None or self.full else _lookup(db, [str(p.resolve()) for p in files])
         known.update(self._memory if not self.full else {})
         out, fresh = {}, []
         for path in files:
@@ -92,3 +90,15 @@ class ContentDigests:
         for path, digest in sorted(self.digests(files).items()):
             h.update(f"{path.relative_to(root).as_posix()}\0{digest}\n".encode())
         return h.hexdigest()[:12]
+
+
+def _lookup(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[tuple, str]]:
+    """The stored (stamp, digest) of ``keys`` only (the table may hold other datasets)."""
+    out = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute("SELECT path, size, mtime_ns, inode, digest FROM digests "
+                              f"WHERE path IN ({marks})", chunk):
+            out[row[0]] = ((row[1], row[2], row[3]), row[4])
+    return out
