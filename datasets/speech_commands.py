@@ -178,7 +178,7 @@ class SpeechCommands:
     @cached_property
     def split_of(self) -> dict[Path, str]:
         """File -> training / validation / testing, from the lists or the hash rule."""
-        clips = {path.relative_to(self.root).as_posix(): path for path in self.files}
+        clips = {f"{path.parent.name}/{path.name}": path for path in self.files}
         listed: dict[str, str] = {}
         where: dict[str, str] = {}
         for path in self.list_files:
