@@ -1,8 +1,10 @@
 """Keyword-spotting data for the harness: Speech Commands splits as decoded clips and MFCCs.
 
 :class:`KwsClips` decodes a split once and keeps the clips, labels and their MFCCs in the HDF5
-:class:`~perloc.datasets.feature_cache.FeatureCache`, keyed by the dataset version (file list,
-sizes, class task) and, for features, the front-end configuration. Later epochs and later runs
+:class:`~perloc.datasets.feature_cache.FeatureCache`, keyed by the dataset version (a digest of
+the contents of every clip, list and background file, and the class task) and, for features,
+the front-end configuration: a cache hit means these exact bytes were decoded and checked
+before, and any changed file is decoded (and checked) again. Later epochs and later runs
 read the cache instead of the wav files and the front end. Training clips are cached as
 audio, because the waveform augmentation (stretch, shift, background noise) comes before the
 front end and changes every step; validation and test clips are cached as features.
@@ -10,7 +12,7 @@ front end and changes every step; validation and test clips are cached as featur
 * :class:`KwsTest` is the task's test adapter: batches of ``mfcc`` [B, 98, 40] with the
   ``label`` target and ``word`` (the class name) as a meta column for per-class slices.
 * :class:`KwsTraining` hands the learned methods training batches (augmented, optionally) and
-  the validation features.
+  the validation features; constructing it checks every file training will read.
 """
 
 from __future__ import annotations
@@ -178,6 +180,16 @@ class KwsTraining:
         self.clips = clips
         self.options = options
         self.front = Mfcc(clips.frontend)
+        self.validate()
+
+    def validate(self) -> None:
+        """Every file training reads, checked now (a UserError naming a bad one): the training
+        and validation clips are decoded into the feature cache unless it holds them for this
+        content version already, and the background recordings are read when augmenting."""
+        for split in ("training", "validation"):
+            self.clips.check(split)
+        if self.options.augment:
+            self.clips.commands.background  # noqa: B018
 
     @property
     def version(self) -> str:

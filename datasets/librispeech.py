@@ -4,11 +4,14 @@ Paper V uses test-clean only, split by speaker: test {61, 121, 237}, validation
 {260, 672, 908}, train the rest. Utterances are silence-trimmed (librosa rule, top_db 20)
 and kept when longer than 2 s. The embedded TTS stand-in is written in this same layout
 and read by this same class.
+
+The ``version`` is a digest over the contents of every FLAC file of the subset
+(:class:`~perloc.datasets.digest.ContentDigests`); the ``.trans.txt`` transcripts are never
+read (no task uses the text), so they are not part of it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +24,19 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.datasets.audio import read_audio, trim_silence
+from perloc.datasets.audio import (
+    dataset_folder,
+    probe_audio,
+    read_audio,
+    require_file,
+    trim_silence,
+)
+from perloc.datasets.digest import ContentDigests
 
 SAMPLE_RATE = 16_000
 SPLIT_SPEAKERS = {"test": frozenset({61, 121, 237}), "val": frozenset({260, 672, 908})}
 STANDIN_MARKER = ".perloc-corpus.json"
-LOADER_VERSION = "librispeech-loader-1"
+LOADER_VERSION = "librispeech-loader-2"
 _NAME = re.compile(r"^(\d+)-(\d+)-(\d+)\.flac$")
 
 
@@ -46,11 +56,11 @@ def split_of(speaker: int) -> str:
     return "train"
 
 
-def _subset_dir(root: Path, subset: str) -> Path:
+def _subset_dir(root: Path, subset: str, flag: str) -> Path:
     for candidate in (root / "LibriSpeech" / subset, root / subset, root):
         if candidate.name == subset and candidate.is_dir():
             return candidate
-    raise UserError(f"--data-root: {root} has no LibriSpeech/{subset} folder")
+    raise UserError(f"{flag}: {root} has no LibriSpeech/{subset} folder")
 
 
 class LibriSpeech:
@@ -58,14 +68,16 @@ class LibriSpeech:
 
     name = "librispeech"
 
-    def __init__(self, root: Path, subset: str = "test-clean", min_seconds: float = 2.0) -> None:
-        root = Path(root)
-        if not root.exists():
-            raise UserError(f"--data-root: {root} does not exist")
-        self.root = root
+    def __init__(self, root: Path, subset: str = "test-clean", min_seconds: float = 2.0, *,
+                 digests: ContentDigests | None = None, flag: str = "--data-root") -> None:
+        """``digests``: where content digests are remembered (None: in this process only);
+        ``flag``: the option that named ``root``, for error messages."""
+        self.root = dataset_folder(root, flag)
+        self.flag = flag
         self.subset = subset
         self.min_seconds = min_seconds
-        self.folder = _subset_dir(root, subset)
+        self.folder = _subset_dir(self.root, subset, flag)
+        self.digests = digests if digests is not None else ContentDigests(None)
 
     @cached_property
     def utterances(self) -> list[Utterance]:
@@ -76,17 +88,18 @@ class LibriSpeech:
             if not match or match.group(1) != speaker or match.group(2) != chapter:
                 raise UserError(f"{path}: not a LibriSpeech name <speaker>-<chapter>-<utt>.flac "
                                 f"inside {speaker}/{chapter}/")
+            require_file(path)
             found.append(Utterance(path.stem, int(speaker), int(chapter), path))
         if not found:
-            raise UserError(f"--data-root: no <speaker>/<chapter>/*.flac files under {self.folder}")
+            raise UserError(f"{self.flag}: no <speaker>/<chapter>/*.flac files under "
+                            f"{self.folder}")
         return sorted(found, key=lambda u: (u.speaker, u.chapter, u.id))
 
     @cached_property
     def version(self) -> str:
-        digest = hashlib.sha1(f"{LOADER_VERSION}|{self.subset}|{self.min_seconds}".encode())
-        for utt in self.utterances:
-            digest.update(f"{utt.path.relative_to(self.folder)}:{utt.path.stat().st_size}".encode())
-        return digest.hexdigest()[:12]
+        """Digest of the contents of every FLAC file (and the subset and length rule)."""
+        return self.digests.version(self.folder, [u.path for u in self.utterances],
+                                    (LOADER_VERSION, self.subset, self.min_seconds))
 
     @cached_property
     def provenance(self) -> Provenance:
@@ -104,6 +117,16 @@ class LibriSpeech:
     def load(self, utt: Utterance) -> np.ndarray:
         return read_audio(utt.path, SAMPLE_RATE)
 
+    def probe(self, split: str) -> int:
+        """Check every file of ``split`` without decoding it (header, rate, channels, a file
+        cut short: :func:`~perloc.datasets.audio.probe_audio`); return how many."""
+        if split not in ("train", "val", "test"):
+            raise UserError(f"unknown split {split!r} (train, val, test)")
+        utterances = self.splits()[split]
+        for utt in utterances:
+            probe_audio(utt.path, SAMPLE_RATE)
+        return len(utterances)
+
     def trimmed(self, split: str, limit: int | None = None) -> list[tuple[Utterance, np.ndarray]]:
         """Silence-trimmed utterances of ``split`` longer than ``min_seconds`` (first ``limit``).
 
@@ -120,7 +143,7 @@ class LibriSpeech:
             if len(signal) > self.min_seconds * SAMPLE_RATE:
                 kept.append((utt, signal))
         if not kept:
-            raise UserError(f"--data-root: no {split} utterance longer than {self.min_seconds} s "
+            raise UserError(f"{self.flag}: no {split} utterance longer than {self.min_seconds} s "
                             f"after silence trimming under {self.folder}")
         return kept
 
@@ -140,7 +163,7 @@ class LibriSpeech:
 
 def check_root(root: Path) -> CheckReport:
     """``bench data check librispeech``: speakers, utterances and minutes per split."""
-    corpus = LibriSpeech(root)
+    corpus = LibriSpeech(root, flag="--root")
     rows = []
     for split, utterances in corpus.splits().items():
         seconds = sum(len(corpus.load(u)) for u in utterances) / SAMPLE_RATE

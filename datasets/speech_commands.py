@@ -9,6 +9,11 @@ On disk (spec kws_fl.md section 1.1)::
 Splits come from the two lists when they exist, else from the SHA-1 speaker-hash rule they
 were made with (:func:`which_set`). Clips are zero-padded (or cut) to 16000 samples.
 
+The ``version`` is a digest over the contents of every file the adapter reads (clips, the
+two lists, the background recordings; :class:`~perloc.datasets.digest.ContentDigests`), so
+caches keyed by it (decoded clips, features, checkpoints, records) are never reused for
+changed data; the lists are parsed and checked whenever the version is computed.
+
 Tasks: ``12`` = the ten wanted words + ``_silence_`` + ``_unknown_`` (label order of
 kws_streaming: silence 0, unknown 1, then yes, no, up, down, left, right, on, off, stop, go),
 with ceil(10 %) of the split's wanted-word clips added as silence (an all-zero clip) and as
@@ -23,14 +28,15 @@ import random
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.datasets.audio import read_audio
+from perloc.datasets.audio import dataset_folder, read_audio, require_file
+from perloc.datasets.digest import ContentDigests
 
 SAMPLE_RATE = 16_000
 CLIP = 16_000
@@ -44,7 +50,7 @@ BACKGROUND = "_background_noise_"
 STANDIN_MARKER = ".perloc-speech-commands-tts.json"
 MAX_PER_CLASS = 2**27 - 1
 SPLIT_SEED = 59185
-LOADER_VERSION = "speech-commands-loader-1"
+LOADER_VERSION = "speech-commands-loader-2"
 _NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
 SPLITS = {"validation_list.txt": "validation", "testing_list.txt": "testing"}
 
@@ -67,20 +73,43 @@ class Entry:
     label: str
 
 
-def _list_entries(root: Path, name: str) -> set[str]:
+def _list_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank lines of a list file (UTF-8, a BOM is
+    allowed); a UserError naming the file (and line) when it is unreadable, not UTF-8 or holds
+    no entry."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    lines = [(number, line.strip()) for number, line in enumerate(text.split("\n"), start=1)
+             if line.strip()]
+    if not lines:
+        raise UserError(f"{path}: empty list (no <word>/<file>.wav entries)")
+    return lines
+
+
+def _list_entries(root: Path, name: str, clips: set[str]) -> dict[str, int]:
+    """The entries of list file ``name`` (relative clip paths -> line number), each checked
+    to be one of ``clips`` (the relative paths of the clips found under ``root``)."""
     path = root / name
-    entries = set()
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        rel = line.strip()
-        if not rel:
-            continue
-        parts = Path(rel).parts
-        if Path(rel).is_absolute() or ".." in parts or len(parts) != 2:
+    entries: dict[str, int] = {}
+    for number, rel in _list_lines(path):
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or Path(rel).is_absolute() or ".." in pure.parts \
+                or len(pure.parts) != 2 or "\\" in rel:
             raise UserError(f"{path}:{number}: {rel!r} is not a <word>/<file>.wav path inside "
                             "the dataset")
-        if not (root / rel).is_file():
-            raise UserError(f"{path}:{number}: {rel} does not exist")
-        entries.add(rel)
+        rel = pure.as_posix()
+        if rel not in clips:
+            if not (root / rel).is_file():
+                raise UserError(f"{path}:{number}: {rel!r} does not exist")
+            raise UserError(f"{path}:{number}: {rel!r} is not a clip <word>/<8 hex>_nohash_<k>.wav")
+        entries.setdefault(rel, number)
     return entries
 
 
@@ -89,13 +118,16 @@ class SpeechCommands:
 
     name = "speech-commands"
 
-    def __init__(self, root: Path, task: str = "12") -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise UserError(f"--data-root: {self.root} does not exist")
+    def __init__(self, root: Path, task: str = "12", *, digests: ContentDigests | None = None,
+                 flag: str = "--data-root") -> None:
+        """``digests``: where content digests are remembered (None: in this process only);
+        ``flag``: the option that named ``root``, for error messages."""
+        self.root = dataset_folder(root, flag)
+        self.flag = flag
         if task not in ("12", "35"):
             raise UserError(f"task must be '12' or '35', got {task!r}")
         self.task = task
+        self.digests = digests if digests is not None else ContentDigests(None)
 
     @cached_property
     def files(self) -> list[Path]:
@@ -105,9 +137,10 @@ class SpeechCommands:
                 continue
             if not _NAME.match(path.name):
                 raise UserError(f"{path}: not a Speech Commands name <8 hex>_nohash_<k>.wav")
+            require_file(path)
             found.append(path)
         if not found:
-            raise UserError(f"--data-root: no <word>/*.wav clips under {self.root}")
+            raise UserError(f"{self.flag}: no <word>/*.wav clips under {self.root}")
         return found
 
     @cached_property
@@ -115,11 +148,26 @@ class SpeechCommands:
         return tuple(sorted({p.parent.name for p in self.files}))
 
     @cached_property
+    def list_files(self) -> list[Path]:
+        """The list files present (validation_list.txt, testing_list.txt)."""
+        return [self.root / name for name in SPLITS if (self.root / name).exists()
+                or (self.root / name).is_symlink()]
+
+    @cached_property
+    def background_files(self) -> list[Path]:
+        folder = self.root / BACKGROUND
+        files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
+        for path in files:
+            require_file(path)
+        return files
+
+    @cached_property
     def version(self) -> str:
-        digest = hashlib.sha1(f"{LOADER_VERSION}|{self.task}".encode())
-        for path in self.files:
-            digest.update(f"{path.relative_to(self.root)}:{path.stat().st_size}".encode())
-        return digest.hexdigest()[:12]
+        """Digest of the contents of every clip, list file and background recording (and the
+        class task); the lists are parsed and checked first."""
+        self.split_of  # noqa: B018  (a bad list is reported whatever the caches hold)
+        sources = [*self.files, *self.list_files, *self.background_files]
+        return self.digests.version(self.root, sources, (LOADER_VERSION, self.task))
 
     @cached_property
     def provenance(self) -> Provenance:
@@ -130,14 +178,18 @@ class SpeechCommands:
     @cached_property
     def split_of(self) -> dict[Path, str]:
         """File -> training / validation / testing, from the lists or the hash rule."""
-        lists = {name: split for name, split in SPLITS.items() if (self.root / name).is_file()}
-        listed = {}
-        for name, split in lists.items():
-            listed.update({rel: split for rel in _list_entries(self.root, name)})
+        clips = {f"{path.parent.name}/{path.name}": path for path in self.files}
+        listed: dict[str, str] = {}
+        where: dict[str, str] = {}
+        for path in self.list_files:
+            require_file(path)
+            for rel, number in _list_entries(self.root, path.name, set(clips)).items():
+                if rel in listed:
+                    raise UserError(f"{path}:{number}: {rel!r} is also in {where[rel]}")
+                listed[rel], where[rel] = SPLITS[path.name], path.name
         out = {}
-        for path in self.files:
-            rel = path.relative_to(self.root).as_posix()
-            out[path] = listed.get(rel, "training") if lists else which_set(path.name)
+        for rel, path in clips.items():
+            out[path] = listed.get(rel, "training") if self.list_files else which_set(path.name)
         return out
 
     @property
@@ -175,16 +227,14 @@ class SpeechCommands:
 
     @cached_property
     def background(self) -> list[np.ndarray]:
-        folder = self.root / BACKGROUND
-        files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
-        if not files:
-            raise UserError(f"{folder}: no background noise recordings")
-        return [read_audio(path, SAMPLE_RATE) for path in files]
+        if not self.background_files:
+            raise UserError(f"{self.root / BACKGROUND}: no background noise recordings")
+        return [read_audio(path, SAMPLE_RATE) for path in self.background_files]
 
 
 def check_root(root: Path) -> CheckReport:
     """``bench data check speech-commands``: speakers, clips, silence and unknown per split."""
-    data = SpeechCommands(root)
+    data = SpeechCommands(root, flag="--root")
     rows = []
     for split in ("training", "validation", "testing"):
         entries = data.entries(split)

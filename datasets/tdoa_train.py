@@ -8,6 +8,11 @@ of them (scaled to unit std at mic 0 as pyroomacoustics does) and kept in memory
 [0, 2 s - N) and an SNR ~ U[snr_lo, snr_hi] with fresh noise, so a batch is cheap to make.
 Validation is a fixed set simulated the same way (training room, random settings, fixed
 seed), as in the reference code.
+
+Constructing :class:`TdoaTraining` checks every train and validation file without decoding it
+(header, rate, channels, a file cut short) and computes the corpus's content version, so bad
+training data is reported before any training starts; damage that only decoding finds is
+still a UserError naming the file when the pool is built.
 """
 
 from __future__ import annotations
@@ -57,6 +62,14 @@ class TdoaTraining:
                  room: RoomSpec = TRAIN_ROOM, progress: bool = False) -> None:
         self.source, self.bank, self.config, self.seed = source, bank, config, seed
         self.room, self.progress = room, progress
+        self.validate()
+
+    def validate(self) -> None:
+        """Probe every train and validation file (see :meth:`LibriSpeech.probe`) and digest
+        the corpus (its version keys the checkpoints)."""
+        for split in ("train", "val"):
+            self.source.probe(split)
+        self.source.version  # noqa: B018
 
     @cached_property
     def version(self) -> str:

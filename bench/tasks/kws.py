@@ -112,6 +112,7 @@ def _table3(columns: tuple[str, ...]) -> tuple[Reported, ...]:
 
 
 def _commands(request: DataRequest, classes: str):
+    from perloc.datasets.digest import ContentDigests
     from perloc.datasets.speech_commands import SpeechCommands
     from perloc.datasets.synth.speech_commands_tts import write_commands
 
@@ -119,7 +120,8 @@ def _commands(request: DataRequest, classes: str):
     if root is None:
         size = request.profile.dataset["size"]
         root = write_commands(request.cache_dir / "data" / f"speech-commands-tts-{size}", size)
-    return SpeechCommands(root, classes)
+    digests = ContentDigests(request.cache_dir / "caches" / "digests-v1.sqlite")
+    return SpeechCommands(root, classes, digests=digests)
 
 
 def _clips(request: DataRequest, classes: str):

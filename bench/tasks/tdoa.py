@@ -75,6 +75,7 @@ REPORTED = (
 
 def speech_corpus(request: DataRequest):
     """The LibriSpeech corpus: real under --data-root/PERLOC_DATA, else the TTS stand-in."""
+    from perloc.datasets.digest import ContentDigests
     from perloc.datasets.librispeech import LibriSpeech
     from perloc.datasets.synth.librispeech_tts import write_corpus
 
@@ -83,7 +84,8 @@ def speech_corpus(request: DataRequest):
         size = request.profile.dataset["corpus"]
         root = write_corpus(request.cache_dir / "data" / f"librispeech-tts-{size}", size,
                             progress=request.progress)
-    return LibriSpeech(root)
+    digests = ContentDigests(request.cache_dir / "caches" / "digests-v1.sqlite")
+    return LibriSpeech(root, digests=digests)
 
 
 def _bank(request: DataRequest):

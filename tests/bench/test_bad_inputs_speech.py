@@ -1,0 +1,70 @@
+"""Bad speech input through the CLI after a warm run: the caches a previous run left (digest
+store, decoded clips and features, checkpoint, records) never hide a changed file. One error
+line naming the file, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from cli_helpers import invoke
+
+from perloc.bench.run import cells
+
+
+def _snapshot(workspace):
+    """Every file of the results and leaderboards folders with its size and modification time."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns)
+            for folder in ("results", "leaderboards") for p in (workspace / folder).rglob("*")
+            if p.is_file()}
+
+
+def _random_test_clip(root):
+    """A test clip overwritten by as many random bytes (same size: a path-and-size version
+    would not change)."""
+    rel = (root / "testing_list.txt").read_text().splitlines()[0]
+    path = root / rel
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+    return str(path), "cannot decode audio"
+
+
+def _escaping_list_entry(root):
+    path = root / "testing_list.txt"
+    n = len(path.read_text().splitlines())
+    with open(path, "a") as handle:
+        handle.write("yes/../../x.wav\n")
+    return f"{path}:{n + 1}: 'yes/../../x.wav'", "inside the dataset"
+
+
+@pytest.mark.parametrize("damage", [_random_test_clip, _escaping_list_entry])
+def test_a_warm_run_then_a_changed_file_is_one_error(capsys, workspace, commands_smoke, tmp_path,
+                                                    monkeypatch, damage):
+    root = shutil.copytree(commands_smoke, tmp_path / "speech_commands")
+    argv = ("run", "kws", "--profile", "smoke", "-m", "ds-cnn", "--data-root", str(root))
+    warm = invoke(capsys, *argv)
+    assert warm.code == 0, warm.err
+    before = _snapshot(workspace)
+    assert any(p.suffix == ".json" for p in before)  # the warm run wrote its record
+    needle, reason = damage(root)
+    monkeypatch.setattr(cells, "_DATASETS", {})  # as a new `bench` process would start
+    outcome = invoke(capsys, *argv)
+    assert outcome.code == 2, outcome.err
+    lines = outcome.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), outcome.err
+    assert needle in lines[0] and reason in lines[0], lines[0]
+    assert _snapshot(workspace) == before  # nothing written: records, MLflow, sweeps, boards
+
+
+def test_a_file_as_data_root_is_not_a_folder(capsys, workspace, tmp_path):
+    stray = tmp_path / "speech_commands.zip"
+    stray.write_bytes(b"PK\x03\x04")
+    outcome = invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "ds-cnn",
+                     "--data-root", str(stray))
+    assert outcome.code == 2
+    assert outcome.err.strip() == f"error: --data-root: {stray} is not a folder"
+    assert not (workspace / "results").exists() or not any((workspace / "results").iterdir())
+    for name in ("speech-commands", "librispeech"):
+        outcome = invoke(capsys, "data", "check", name, "--root", str(stray))
+        assert outcome.code == 2
+        assert outcome.err.strip() == f"error: --root: {stray} is not a folder"
