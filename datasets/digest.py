@@ -61,11 +61,11 @@ class ContentDigests:
         """path -> content digest, reading only files whose (size, mtime, inode) changed."""
         files = list(files)
         db = self._connect()
-        known = {} if db is None or self.full else _lookup(db, [str(p.resolve()) for p in files])
+        known = {} if db is None or self.full else _lookup(db, [os.path.abspath(p) for p in files])
         known.update(self._memory if not self.full else {})
         out, fresh = {}, []
         for path in files:
-            key = str(path.resolve())
+            key = os.path.abspath(path)
             try:
                 st = path.stat()
             except OSError as exc:

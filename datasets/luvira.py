@@ -55,7 +55,7 @@ from scipy.signal import resample_poly
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.datasets.audio import read_audio
+from perloc.datasets.audio import dataset_folder, read_audio
 from perloc.datasets.digest import ContentDigests
 
 log = logging.getLogger(__name__)
@@ -342,10 +342,9 @@ class Luvira:
     name = "luvira"
 
     def __init__(self, root: Path, *, hop: int = FRAME, silence_db: float = 30.0,
-                 test_index: int = 3, digests: ContentDigests | None = None) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise UserError(f"--data-root: {self.root} does not exist")
+                 test_index: int = 3, digests: ContentDigests | None = None,
+                 flag: str = "--data-root") -> None:
+        self.root = dataset_folder(Path(root), flag)
         if test_index not in (1, 2, 3, 4):
             raise UserError(f"test_index must be 1..4, got {test_index!r}")
         if isinstance(hop, bool) or not isinstance(hop, int) or hop <= 0:
@@ -434,7 +433,7 @@ class Luvira:
 
 def check_root(root: Path) -> CheckReport:
     """``bench data check luvira``: split, length and non-silent frames per trajectory."""
-    data = Luvira(root)
+    data = Luvira(root, flag="--root")
     rows = []
     for name in TRAJECTORIES:
         frames = data.frames(name)

@@ -61,13 +61,7 @@ class DataRequest:
         if root is None and self.profile.needs_real_data:
             raise UserError(f"--data-root: the {self.profile.name} profile needs {needs}; pass "
                             "--data-root PATH or set PERLOC_DATA")
-        flag = "--data-root" if self.data_root else "PERLOC_DATA"
-        if root is not None and not root.exists():
-            raise UserError(f"{flag} {root}: no such folder")
-        if root is not None and not root.is_dir():
-            raise UserError(f"{flag} {root}: a file, not a folder (give the folder that holds "
-                            f"{needs})")
-        return root
+        return root  # the adapter checks it is a folder (datasets.audio.dataset_folder)
 
 
 @dataclass(frozen=True)

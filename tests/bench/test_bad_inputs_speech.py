@@ -68,3 +68,23 @@ def test_a_file_as_data_root_is_not_a_folder(capsys, workspace, tmp_path):
         outcome = invoke(capsys, "data", "check", name, "--root", str(stray))
         assert outcome.code == 2
         assert outcome.err.strip() == f"error: --root: {stray} is not a folder"
+
+
+def test_a_truncated_training_flac_fails_the_plan_before_any_cell(capsys, workspace,
+                                                                  smoke_corpus, tmp_path):
+    """The planner builds a learned method's training data: a cut training file is one line
+    naming it, exit 2, and no record, MLflow store, manifest or board (gcc-phat, which needs
+    no training, does not run either)."""
+    from perloc.datasets.librispeech import LibriSpeech
+
+    root = shutil.copytree(smoke_corpus, tmp_path / "corpus")
+    victim = LibriSpeech(root).splits()["train"][0].path
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    outcome = invoke(capsys, "run", "tdoa", "--profile", "smoke", "-m", "gcc-phat", "-m",
+                     "ngcc-phat", "--data-root", str(root))
+    assert outcome.code == 2, outcome.err
+    lines = outcome.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {victim}"), outcome.err
+    results = workspace / "results"
+    assert not (results / "runs").exists() and not (results / "sweeps").exists()
+    assert not (results / "mlflow.db").exists()

@@ -84,7 +84,8 @@ def test_data_root_that_is_a_file(capsys, workspace):
     blocker = workspace / "LibriSpeech.tar"
     blocker.write_bytes(b"\0" * 10)
     outcome = invoke(capsys, *SMOKE, "-m", "gcc-phat", "--data-root", str(blocker))
-    _assert_clean_failure(outcome, "--data-root", "a file, not a folder", workspace=workspace)
+    _assert_clean_failure(outcome, f"--data-root: {blocker} is not a folder",
+                          workspace=workspace)
 
 
 def test_training_data_is_built_in_the_plan(capsys, workspace, monkeypatch):
