@@ -105,21 +105,25 @@ def _open_lock_file(lock: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def locked(path: Path, what: str, *, shared: bool) -> Iterator[None]:
-    """Hold ``<path>.lock`` shared (readers) or exclusive (the writer) while the body runs."""
+def locked(path: Path, what: str, *, shared: bool) -> Iterator[bool]:
+    """Hold ``<path>.lock`` shared (readers) or exclusive (the writer) while the body runs;
+    yields False when this thread already held it (a cache read while computing an entry of
+    the same file): then nothing more is locked, and the file must not be replaced."""
     path = Path(path).absolute()
     lock = lock_path(path)
     held = getattr(_held, "paths", None)
     if held is None:
         held = _held.paths = {}
     if lock in held:
-        if not shared or held[lock] == "exclusive":
-            raise RuntimeError(f"{lock}: already held by this thread ({held[lock]})")
+        if held[lock] == "shared" and not shared:  # would wait for itself forever
+            raise RuntimeError(f"{lock}: this thread holds it shared and asks to write")
+        yield False
+        return
     if not shared:
         lock.parent.mkdir(parents=True, exist_ok=True)
     fd = _open_lock_file(lock)
     if fd is None:
-        yield
+        yield True
         return
     operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     waiter = _Waiter(what, path)
@@ -139,15 +143,11 @@ def locked(path: Path, what: str, *, shared: bool) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        previous = held.get(lock)
         held[lock] = "shared" if shared else "exclusive"
         try:
-            yield
+            yield True
         finally:
-            if previous is None:
-                held.pop(lock, None)
-            else:
-                held[lock] = previous
+            held.pop(lock, None)
     finally:
         os.close(fd)  # releases the flock
 
@@ -257,14 +257,17 @@ def fill(path: Path, what: str, keys: list[str], make: Make) -> dict[str, np.nda
     """Under the exclusive lock: the keys the file holds, read; ``make(missing)`` for the rest,
     each written as it is yielded, then read back. A file that cannot be opened, whose index
     cannot be walked, or whose entries cannot be read back is replaced (and what was read or
-    made is written to the new one)."""
+    made is written to the new one). Called again while ``make`` runs (an entry computed
+    from another of the same file), it shares the outer call's lock and replaces nothing."""
     path = Path(path)
-    with locked(path, what, shared=False):
-        store = _writable(path, what)
+    with locked(path, what, shared=False) as outermost:
+        store = _writable(path, what) if outermost else _open(path, "a", what)
         try:
-            entries = _entries(store, keys, walk=True)
+            entries = _entries(store, keys, walk=outermost)
         except Damaged as exc:
             store.close()
+            if not outermost:  # the outer call has the file open: it is the one to replace it
+                raise
             store, entries = _replace(path, what, str(exc)), {}
         with store:
             made = {}
@@ -277,7 +280,8 @@ def fill(path: Path, what: str, keys: list[str], make: Make) -> dict[str, np.nda
                 _entries(store, made)
             except Damaged as exc:  # written into an index that was damaged where not walked
                 store.close()
-                store = _replace(path, what, f"{exc}, after writing")
-                with store:
-                    _write(store, {**entries, **made})
+                if not outermost:
+                    raise
+                with _replace(path, what, f"{exc}, after writing") as fresh:
+                    _write(fresh, {**entries, **made})
         return {key: values for key, (values, _) in {**entries, **made}.items()}

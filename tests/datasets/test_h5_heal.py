@@ -184,3 +184,15 @@ def test_a_nested_exclusive_lock_fails_instead_of_hanging(tmp_path):
             pass
     with h5store.locked(path, "test cache", shared=False):  # released: free again
         assert (tmp_path / "bank.h5.lock").read_text().strip() == str(os.getpid())
+
+
+def test_an_entry_computed_from_another_of_the_same_file(tmp_path):
+    """A cache read (and fill) while an entry of the same file is computed shares the outer
+    writer's lock instead of waiting for itself (features computed from cached audio)."""
+    cache = FeatureCache(tmp_path / "features.h5")
+    audio = lambda: cache.get(["audio"], lambda: np.arange(10.0))  # noqa: E731
+    assert cache.get(["mfcc"], lambda: audio() * 2).tolist() == list(np.arange(10.0) * 2)
+    assert cache.computed == 2
+    again = FeatureCache(tmp_path / "features.h5")
+    assert again.get(["audio"], lambda: pytest.fail("recomputed")).size == 10
+    assert again.get(["mfcc"], lambda: pytest.fail("recomputed")).size == 10
