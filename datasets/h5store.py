@@ -14,6 +14,8 @@ notebook): its ``EAGAIN`` is waited for like ours. Nothing here reads an error m
 ``fill(path, what, keys, make)``: under the exclusive lock, the arrays the file holds, plus
 those ``make(missing)`` yields as ``(key, array, attrs)``, each written as it comes.
 ``holds(path, what, keys)``: whether the file holds every key (without reading them).
+A call made while this thread holds the file's lock (an entry computed from another entry of
+the same file) shares that lock and replaces nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ SAY_EVERY_S = 60.0  # while waiting, say so again this often
 _HELD_ELSEWHERE = (errno.EAGAIN, errno.EWOULDBLOCK)
 _NO_LOCKS_HERE = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
-_held = threading.local()  # lock files this thread holds: a nested exclusive lock would hang
+_held = threading.local()  # lock files this thread holds: nested calls share them
 
 Make = Callable[[list[str]], Iterable[tuple[str, np.ndarray, dict]]]
 
@@ -148,8 +150,10 @@ def locked(path: Path, what: str, *, shared: bool) -> Iterator[bool]:
             yield True
         finally:
             held.pop(lock, None)
+            with contextlib.suppress(OSError):  # explicitly: a forked child may share the fd
+                fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)  # releases the flock
+        os.close(fd)
 
 
 def _open(path: Path, mode: str, what: str) -> h5py.File:

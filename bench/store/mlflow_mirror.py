@@ -308,7 +308,12 @@ def _sqlite_error(path: Path, exc: sqlite3.Error) -> tuple[str, str]:
 def _move_aside(path: Path) -> Path:
     """Move the store and its journal files to ``<name>.broken-<time>[-journal|-wal|-shm]`` (a
     hot journal left next to a new database would be rolled back into it)."""
-    aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while any(Path(f"{aside}{s}").exists() for s in ("", "-journal", "-wal", "-shm")):
+        n += 1
+        aside = path.with_name(f"{path.name}.broken-{stamp}-{n}")
     for suffix in ("", "-journal", "-wal", "-shm"):
         source = Path(f"{path}{suffix}")
         if source.exists():
