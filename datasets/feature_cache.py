@@ -3,7 +3,8 @@
 ``FeatureCache(path).get(key_parts, n, compute)`` returns an array [n, ...]: read from the file
 when a dataset named by the hash of ``key_parts`` exists there, else computed by
 ``compute()``, stored and returned. Epochs after the first (and later runs) read instead of
-recomputing. Only one process writes a cache file; an unreadable file is replaced.
+recomputing. Readers share the file, one process writes it at a time, and a file that cannot
+be opened or read back is replaced (``perloc.datasets.h5store``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perloc.datasets.h5store import open_store, read_store
+from perloc.datasets import h5store
 
 CACHE_VERSION = 1
 
@@ -32,25 +33,17 @@ class FeatureCache:
 
     def ensure(self, parts, compute: Callable[[], np.ndarray]) -> None:
         """Compute and store the array unless the cache holds it (without reading it back)."""
-        reader = read_store(self.path)
-        if reader is not None:
-            with reader as store:
-                if cache_key(parts) in store:
-                    return
-        self.get(parts, compute)
+        if not h5store.holds(self.path, "feature cache", [cache_key(parts)]):
+            self.get(parts, compute)
 
     def get(self, parts, compute: Callable[[], np.ndarray]) -> np.ndarray:
         key = cache_key(parts)
-        reader = read_store(self.path)  # read-only first: many processes may read at once
-        if reader is not None:
-            with reader as store:
-                if key in store:
-                    return store[key][()]
-        with open_store(self.path, "feature cache") as store:
-            if key in store:
-                return store[key][()]
-            values = np.asarray(compute())
-            store.create_dataset(key, data=values, compression="gzip", compression_opts=1)
-            store[key].attrs["parts"] = json.dumps(parts, sort_keys=True, default=str)
+        found = h5store.read(self.path, "feature cache", [key])  # many processes may read
+        if found is None:
+            found = h5store.fill(self.path, "feature cache", [key], lambda _: self._make(parts, compute))
+        return found[key]
+
+    def _make(self, parts, compute: Callable[[], np.ndarray]):
+        values = np.asarray(compute())
         self.computed += 1
-        return values
+        yield cache_key(parts), values, {"parts": json.dumps(parts, sort_keys=True, default=str)}

@@ -110,6 +110,7 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     executor = make_executor(sweep.executor, sweep.jobs, sweep.address, sweep.cpus_per_cell,
                              sweep.gpus_per_cell)
     workspace.check_writable()
+    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=say)  # heal before work
     if hasattr(executor, "start"):
         executor.start()
     start = time.perf_counter()
@@ -139,6 +140,7 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
     if names[0] == names[1]:
         raise UserError(f"compare: {a!r} and {b!r} are the same method")
     workspace.check_writable()
+    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=say)  # heal before work
     where = where or {}
     dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
                               workspace=workspace, progress=progress)

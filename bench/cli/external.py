@@ -93,6 +93,7 @@ def score_cmd(ctx, task_name, pred, name, profile, seed, conditions, data_root, 
     if publish:
         leaderboard.check_publishable(workspace.leaderboards, task)
     workspace.check_writable()
+    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=_say)  # heal before work
     record = score_predictions(task, pred, name, profile, seed, where, dataset)
     record_files.save(workspace.runs, record)
     mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")

@@ -1,8 +1,10 @@
 """An HDF5 bank of room impulse responses, keyed by everything that determines them.
 
 Room simulation cost grows with T60 cubed (seconds per RIR at T60 1.0 s), so RIRs are
-simulated once, by a process pool, and read back on every later run. Only the driver
-process writes the file; workers return arrays.
+simulated once, by a process pool, and read back on every later run. One process writes the
+file at a time (the others wait for it, then read what it wrote); a bank that cannot be
+opened or read back is replaced and the RIRs asked for are simulated again
+(``perloc.datasets.h5store``). Pool workers only return arrays.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 from tqdm import tqdm
 
-from perloc.datasets.h5store import open_store, read_store
+from perloc.datasets import h5store
 from perloc.datasets.sim.rooms import RoomSpec, compute_rir, wall_model
 
 BANK_VERSION = 1
@@ -80,45 +81,35 @@ class RirBank:
         self.workers = workers or min(2, os.cpu_count() or 1)
         self.stats = BankStats()
 
-    def _open(self) -> h5py.File:
-        return open_store(self.path, "RIR bank")
-
     def get_many(self, requests: list[RirRequest], progress: bool = False) -> list[np.ndarray]:
         keys = [r.key() for r in requests]
-        reader = read_store(self.path)
-        if reader is not None:  # the common case in sweep workers: everything is cached
-            with reader as bank:
-                if all(k in bank for k in keys):
-                    found = {k: bank[k][()] for k in set(keys)}
-                    self.stats.hits += len(keys)
-                    return [found[k] for k in keys]
-        with self._open() as bank:
-            found = {k: bank[k][()] for k in set(keys) if k in bank}
-            missing = {k: r for k, r in zip(keys, requests, strict=True) if k not in found}
-            self.stats.hits += len(keys) - len(missing)
-            if missing:
-                found.update(self._fill(bank, missing, progress))
+        found = h5store.read(self.path, "RIR bank", keys)  # sweep workers: everything cached
+        missing: dict[str, RirRequest] = {}
+        if found is None:
+            by_key = dict(zip(keys, requests, strict=True))
+
+            def make(keys_missing: list[str]):
+                missing.update({k: by_key[k] for k in keys_missing})
+                return self._fill(missing, progress)
+
+            found = h5store.fill(self.path, "RIR bank", keys, make)
+        self.stats.hits += len(keys) - len(missing)
         return [found[k] for k in keys]
 
-    def _fill(self, bank: h5py.File, missing: dict[str, RirRequest], progress: bool
-              ) -> dict[str, np.ndarray]:
+    def _fill(self, missing: dict[str, RirRequest], progress: bool):
+        """Simulate the missing RIRs (longest first); yields (key, rir, attrs) as they finish."""
         start = time.perf_counter()
         order = sorted(missing, key=lambda k: -missing[k].cost())
         jobs = [missing[k] for k in order]
         bar = tqdm(total=len(jobs), desc="simulating RIRs", unit="rir", disable=not progress)
-        out = {}
         for key, rir in zip(order, self._run(jobs), strict=True):
-            dataset = bank.create_dataset(key, data=rir, compression="gzip", compression_opts=1)
-            dataset.attrs["t60"] = missing[key].t60
-            dataset.attrs["source"] = missing[key].source
-            dataset.attrs["room"] = missing[key].room.name
-            out[key] = rir
+            request = missing[key]
+            yield key, rir, {"t60": request.t60, "source": request.source,
+                             "room": request.room.name}
             bar.update(1)
         bar.close()
-        bank.flush()
         self.stats.simulated += len(jobs)
         self.stats.seconds += time.perf_counter() - start
-        return out
 
     def _run(self, jobs: list[RirRequest]):
         cheap = sum(j.cost() for j in jobs) < 3e6  # about two seconds of work: no pool start-up
