@@ -93,8 +93,9 @@ def score_cmd(ctx, task_name, pred, name, profile, seed, conditions, data_root, 
     if publish:
         leaderboard.check_publishable(workspace.leaderboards, task)
     workspace.check_writable()
-    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=_say)  # heal before work
+    mlflow_mirror.check_uri(workspace.tracking_uri)
     record = score_predictions(task, pred, name, profile, seed, where, dataset)
+    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=_say)  # heal, then write
     record_files.save(workspace.runs, record)
     mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
     if publish:

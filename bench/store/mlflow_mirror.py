@@ -373,6 +373,14 @@ def mirror_all(uri: str, runs: Path, artifact_root: Path | None = None,
     return len(records)
 
 
+def check_uri(uri: str) -> None:
+    """Without writing anything: MLflow has a store for the URI's scheme, and a server URI
+    answers (one UserError line naming MLFLOW_TRACKING_URI otherwise)."""
+    _check_scheme(uri)
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+
+
 def prepare(uri: str, runs: Path, *, artifact_root: Path | None = None,
             say: Callable[[str], None] | None = None) -> None:
     """Before any work: a tracking URI MLflow has a store for, a server that answers, and a
