@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=args, prog_name="bench", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {' '.join(str(exc).split())}", err=True)  # one line, always
         sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("error: interrupted", err=True)
@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001  (a bug: one line, the traceback kept)
-        click.echo(f"error: {type(exc).__name__}: {exc} ({_keep_traceback(debug)})", err=True)
+        first = (str(exc).strip().splitlines() or [""])[0]  # e.g. SQL errors span lines
+        click.echo(f"error: {type(exc).__name__}: {first} ({_keep_traceback(debug)})", err=True)
         sys.exit(1)
 
 
