@@ -5,6 +5,8 @@ line naming the file, exit 2, nothing written."""
 from __future__ import annotations
 
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +90,32 @@ def test_a_truncated_training_flac_fails_the_plan_before_any_cell(capsys, worksp
     results = workspace / "results"
     assert not (results / "runs").exists() and not (results / "sweeps").exists()
     assert not (results / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("case", ["_non_utf8", "_broken_link", "_empty_list"])
+def test_bad_list_files_through_the_cli(capsys, workspace, commands_smoke, tmp_path, case):
+    """The adapter-level list cases (tests/datasets/test_speech_inputs.py) end the same way
+    through `bench run`: one line naming the file, exit 2, nothing written."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
+    import test_speech_inputs
+
+    root = shutil.copytree(commands_smoke, tmp_path / "speech_commands")
+    needle = getattr(test_speech_inputs, case)(root)
+    outcome = invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "ds-cnn",
+                     "--data-root", str(root))
+    assert outcome.code == 2, outcome.err
+    lines = outcome.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert not (workspace / "results" / "runs").exists()
+    assert not (workspace / "results" / "sweeps").exists()
+    assert not (workspace / "results" / "mlflow.db").exists()
+
+
+def test_a_list_with_a_byte_order_mark_runs(capsys, workspace, commands_smoke, tmp_path):
+    root = shutil.copytree(commands_smoke, tmp_path / "speech_commands")
+    for name in ("testing_list.txt", "validation_list.txt"):
+        path = root / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    outcome = invoke(capsys, "run", "kws", "--profile", "smoke", "-m", "ds-cnn",
+                     "--data-root", str(root), "--json")
+    assert outcome.code == 0, outcome.err
