@@ -9,6 +9,7 @@ from pathlib import Path
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import TASKS
 from perloc.bench.run.ranges import parse_where
+from perloc.bench.store.workspace import nearest_existing
 
 EXTRA_ARGS = {"ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -48,9 +49,7 @@ def check_output_file(flag: str, path: Path, suffix: str) -> None:
         raise UserError(f"{flag}: {path} must end in {suffix}")
     if path.is_dir():
         raise UserError(f"{flag}: {path} is a folder")
-    probe = path.parent
-    while not probe.exists():
-        probe = probe.parent
+    probe = nearest_existing(path.parent)
     if not probe.is_dir():
         raise UserError(f"{flag}: {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK):

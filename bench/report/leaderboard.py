@@ -23,6 +23,7 @@ from perloc.bench.core.task import TaskSpec
 from perloc.bench.report.base import Row, display_name, seed_summary
 from perloc.bench.run.scoring import SCORING_VERSION
 from perloc.bench.store.record_files import write_atomic
+from perloc.bench.store.workspace import nearest_existing
 
 BOARD_VERSION = 2
 
@@ -328,9 +329,7 @@ def check_publishable(folder: Path, task: TaskSpec) -> None:
     path = board_path(folder, task.name)
     if path.exists() and not os.access(path, os.W_OK):
         raise UserError(f"{path}: not writable")
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
+    probe = nearest_existing(folder)
     if not probe.is_dir() or not os.access(probe, os.W_OK):
         raise UserError(f"leaderboards folder {folder}: not writable")
 

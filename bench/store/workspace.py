@@ -60,3 +60,12 @@ class Workspace:
                 raise UserError(f"results folder {folder}: cannot create ({exc.strerror})") from None
             if not os.access(folder, os.W_OK):
                 raise UserError(f"results folder {folder}: not writable")
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists: where creating ``path`` would start, and
+    so whose kind (a folder or not) and permissions decide whether it can be made."""
+    probe = Path(path)
+    while not probe.exists():
+        probe = probe.parent
+    return probe
