@@ -1,7 +1,9 @@
 """Paper VII's simulated training augmentation for LuViRA: the source signal played elsewhere.
 
 "Sources uniform in a 7 x 8 x 2 m room, mics at the real LuViRA positions, per frame a new
-random source position and T60, the 12th-mic audio as the emitted signal" (spec 5.1). Here a
+random source position and T60, the 12th-mic audio as the emitted signal" (spec 5.1), T60 in
+(0, 0.4) s; a draw below the room's Sabine floor (0.105 s for 7 x 8 x 2 m) is simulated
+anechoic, the limit of ever more absorbing walls. Here a
 pool of ``positions`` random source positions (T60 ~ U[t60]) gets its room impulse responses
 once (pyroomacoustics through the HDF5 RIR bank), and ``windows`` training windows are rendered
 from them: a random non-silent stretch of a training trajectory's source track, convolved with
@@ -18,7 +20,7 @@ from scipy.signal import fftconvolve
 
 from perloc.datasets.luvira import FRAME, SIM_ROOM_DIMS, Recording, simulation_room_origin
 from perloc.datasets.sim.rir_bank import RirBank, RirRequest
-from perloc.datasets.sim.rooms import RoomSpec
+from perloc.datasets.sim.rooms import RoomSpec, sabine_floor
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ def _requests(mic_pos: np.ndarray, config: SimAugmentConfig, rng: np.random.Gene
                     tuple(tuple(round(float(v), 4) for v in m - origin) for m in mic_pos))
     inside = rng.uniform(config.margin, dims - config.margin, size=(config.positions, 3))
     t60 = rng.uniform(*config.t60, size=config.positions).round(3)
+    t60 = np.where(t60 < sabine_floor(SIM_ROOM_DIMS), 0.0, t60)
     requests = [RirRequest(room, tuple(float(v) for v in p.round(4)), float(t))
                 for p, t in zip(inside, t60, strict=True)]
     return requests, inside.round(4) + origin

@@ -110,6 +110,7 @@ class LuviraTrainConfig:
     snr: tuple[float, float] = (5.0, 30.0)
     val_fraction: float = 0.15
     augment: SimAugmentConfig | None = SimAugmentConfig()
+    pool: int = 0  # > 0: draw that many noisy windows once and train on them (see batch)
 
 
 class LuviraTraining:
@@ -171,7 +172,24 @@ class LuviraTraining:
 
     def batch(self, size: int, rng: np.random.Generator) -> Batch:
         """``size`` noisy training windows (``clean`` holds the noise-free signals): recorded
-        windows shifted by U[-shift, shift], and a ``fraction`` drawn from the simulated pool."""
+        windows shifted by U[-shift, shift], and a ``fraction`` drawn from the simulated pool.
+
+        With ``pool`` > 0 the windows come from a fixed set of ``pool`` such draws (shift,
+        noise and simulated frame frozen per window, drawn once from the seed): a frozen
+        feature extractor (wav2pos's NGCC) then sees each window's channels once per run,
+        not once per step, at the price of less augmentation variety."""
+        if self.config.pool:
+            pool = self._pool
+            return pool.take(rng.integers(0, len(pool), size=size))
+        return self._fresh(size, rng)
+
+    @cached_property
+    def _pool(self) -> Batch:
+        rng = np.random.default_rng([self.seed, 29])
+        sizes = [min(256, self.config.pool - k) for k in range(0, self.config.pool, 256)]
+        return Batch.concat([self._fresh(n, rng) for n in sizes])
+
+    def _fresh(self, size: int, rng: np.random.Generator) -> Batch:
         sim = self.simulated
         n_sim = int(rng.binomial(size, self.config.augment.fraction)) if sim is not None else 0
         parts = [self._recorded(size - n_sim, rng)] if size > n_sim else []

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from perloc.bench.core.protocols import FitContext
 
 CHECKPOINT_VERSION = 1
-TRAINING_VERSION = 2  # bump when a change alters what training produces: old checkpoints retire
+TRAINING_VERSION = 3  # bump when a change alters what training produces: old checkpoints retire
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Optimization:
 
     * ``optimizer``: ``adamw`` (decoupled weight decay) or ``adam``; ``betas``/``eps``.
     * ``weight_decay`` applies to every parameter except those whose name contains one of
-      ``no_decay`` (e.g. ``bias``, ``norm``, ``pos``).
+      ``no_decay`` (e.g. ``bias``, ``norm``, ``pos``) and, with ``no_decay_1d``, every
+      parameter with at most one dimension (biases, norm scales, learned tokens: timm's rule).
     * ``schedule``: ``epoch-cosine`` (cosine over epochs, stepped per epoch),
       ``warmup-cosine`` (per step: peak * min(1, t / warmup_steps) * (1 + cos(pi t / T)) / 2,
       T = epochs * steps_per_epoch) or ``piecewise`` (per step: ``pieces`` = ((fraction of
@@ -54,6 +55,7 @@ class Optimization:
     eps: float = 1e-8
     weight_decay: float = 0.0
     no_decay: tuple[str, ...] = ()
+    no_decay_1d: bool = False
     schedule: str = "epoch-cosine"
     warmup_steps: int = 0
     pieces: tuple[tuple[float, float], ...] = ()
@@ -93,7 +95,9 @@ def _parameter_groups(model: torch.nn.Module, opt: Optimization) -> list[dict]:
     decay, keep = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (keep if any(tag in name for tag in opt.no_decay) else decay).append(param)
+            exempt = any(tag in name for tag in opt.no_decay) or (opt.no_decay_1d
+                                                                  and param.ndim <= 1)
+            (keep if exempt else decay).append(param)
     return [{"params": decay, "weight_decay": opt.weight_decay},
             {"params": keep, "weight_decay": 0.0}]
 

@@ -38,6 +38,13 @@ TRAIN_ROOM = RoomSpec("paper5-train", (7.0, 5.0, 3.0), ((3.5, 2.25, 1.5), (3.5, 
 TEST_ROOM = RoomSpec("paper5-test", (6.0, 4.0, 2.5), ((3.0, 1.75, 1.25), (3.0, 2.25, 1.25)))
 
 
+def sabine_floor(dims: tuple[float, ...], c: float = SPEED_OF_SOUND) -> float:
+    """The shortest T60 Sabine's formula allows in a shoebox: every wall fully absorbing,
+    T60 = (24 ln 10 / c) V / S (pyroomacoustics' ``inverse_sabine`` refuses anything shorter)."""
+    x, y, z = dims
+    return 24 * np.log(10) / c * (x * y * z) / (2 * (x * y + y * z + x * z))
+
+
 def wall_model(dims: tuple[float, ...], t60: float) -> tuple[float, int]:
     """(energy absorption, max_order) for a target T60; anechoic for T60 <= 0."""
     import pyroomacoustics as pra

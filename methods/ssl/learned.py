@@ -1,7 +1,8 @@
 """Learned source localizers as harness methods: normalisation, training recipe, prediction.
 
-Shared by DI-NN, GNN and wav2pos. Coordinates (microphones and source) enter and leave the
-networks normalised with the per-axis mean and std of the training source positions (as
+Shared by DI-NN, GNN and wav2pos. Each method brings its publication's optimiser
+(``optimization``); the profile brings the learning rate, batch size and length. Coordinates
+(microphones and source) enter and leave the networks normalised with the per-axis mean and std of the training source positions (as
 [R-w2p] does); the statistics are buffers of the model, so checkpoints carry them. The loss
 is the MSE on normalised source coordinates (Paper VII trains the baselines with MSE), the
 validation score the harness's own truncated Euclidean MAE.
@@ -17,7 +18,7 @@ from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
 from perloc.datasets.ssl_schema import setup_1a_rows
-from perloc.methods.training import ModelState, train
+from perloc.methods.training import ModelState, Optimization, train
 from perloc.metrics.localization import euclidean_error_cm, within_percent
 
 PREDICT_CHUNK = 64
@@ -75,6 +76,10 @@ class LearnedLocalizer(ModelState):
         """Rows this method can solve; the baselines know only setup 1_a."""
         return setup_1a_rows(batch)
 
+    def optimization(self, ctx: FitContext) -> Optimization:
+        """The publication's optimiser and schedule (plain Adam, cosine over epochs here)."""
+        return Optimization(optimizer="adam")
+
     def loss(self, model: Localizer, inputs: dict, target: Tensor) -> Tensor:
         return nn.functional.mse_loss(self.forward(model, inputs), model.normalise(target))
 
@@ -110,7 +115,7 @@ class LearnedLocalizer(ModelState):
             return self.inputs(batch, rng), torch.as_tensor(batch["position"])
 
         state = train(self.model, ctx, make_batch, self.loss, lambda _: self.validate(training),
-                      score_key="mae_cm")
+                      score_key="mae_cm", optimization=self.optimization(ctx))
         return state.history
 
 

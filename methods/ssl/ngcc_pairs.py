@@ -8,8 +8,10 @@ on z-scored inputs. The training loop, validation and checkpoints are those of t
 NGCC-PHAT (:class:`perloc.methods.tdoa.ngcc.NgccPhat`); labels are round(tau) + tau_max as in
 Paper V (the wav2pos code truncates instead).
 
-The checkpoint is keyed by the NGCC configuration, the training data version, the seed and
-the recipe, and lives beside the calling method's checkpoint, so wav2pos and multilat-ngcc
+The recipe is the profile's ``ngcc`` option when it has one (``{"epochs", "steps_per_epoch",
+"batch_size", "lr"}``, one pre-training for every method that needs it), else the calling
+method's own. The checkpoint is keyed by the NGCC configuration, the training data version, the
+seed and that recipe, and lives beside the calling method's checkpoint, so wav2pos and multilat-ngcc
 with the same NGCC size share one pre-training.
 """
 
@@ -29,6 +31,7 @@ from perloc.methods.tdoa.ngcc import NGCCPHAT, NgccParams, NgccPhat
 from perloc.methods.training import TRAINING_VERSION
 
 PAIR_VERSION = 1
+RECIPE = ("epochs", "steps_per_epoch", "batch_size", "lr")
 
 
 def ngcc_config(channels: int, sinc_kernel: int, max_tau: int, sig_len: int = 2048) -> NgccParams:
@@ -82,6 +85,9 @@ def _checkpoint(ctx: FitContext, params: NgccParams, training) -> object:
 
 def pretrained_ngcc(params: NgccParams, training, ctx: FitContext) -> tuple[NGCCPHAT, dict]:
     """Train (or load) the pair NGCC-PHAT; returned frozen, in eval mode, with its curves."""
+    own = ctx.options.get("ngcc")
+    if own:
+        ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE if k in own})
     torch.manual_seed(ctx.seed)
     method = NgccPhat(params)
     path = _checkpoint(ctx, params, training)

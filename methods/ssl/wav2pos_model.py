@@ -15,7 +15,8 @@ M: the same weights serve any M and the outputs are permutation equivariant in t
 * z: element-wise max over Linear(d_dec, d_dec)(decoder-embedded encoder outputs), kept tokens.
 * q: for all ordered pairs (i, j) of present audio tokens, R_ij (2 tau + 1 lags) from a frozen
   NGCC-PHAT (filter CNN once per channel, reversed pairs by flipping, lag CNN g per pair) or
-  plain GCC-PHAT; phi(R_ij, c_i, c_j) = Linear -> BN -> GELU -> Linear, max over the valid pairs,
+  plain GCC-PHAT (NGCC rows may come from ``pair_cache``, :mod:`perloc.methods.ssl.pair_cache`);
+  phi(R_ij, c_i, c_j) = Linear -> BN -> GELU -> Linear, max over the valid pairs,
   Linear(tdoa_hidden -> d_dec); q = 0 with fewer than two audio tokens.
 * Heads psi_source (slot 0) / psi_mic (slots 1..M): Linear(3 d_dec, 512) -> BN -> GELU ->
   Linear(512, 256) -> BN -> GELU -> Linear(256, 3) on concat(decoded coordinate token, z, q).
@@ -39,6 +40,7 @@ from torch import Tensor, nn
 
 from perloc.methods.checks import require_positive_int
 from perloc.methods.layers.gcc import GCCParams, gcc, ordered_pairs
+from perloc.methods.ssl.pair_cache import PairCache
 from perloc.methods.tdoa.ngcc import NGCCPHAT
 
 TDOA_SOURCES = ("ngcc", "gcc")
@@ -220,6 +222,7 @@ class Wav2pos(nn.Module):
                       self.mask_source, self.dec_audio, self.dec_coord):
             nn.init.normal_(token, std=INIT_STD)
         self.ngcc: NGCCPHAT | None = None
+        self.pair_cache: PairCache | None = None  # NGCC rows by channel content (optional)
         if ngcc is not None:
             self.set_ngcc(ngcc)
 
@@ -235,6 +238,7 @@ class Wav2pos(nn.Module):
             raise ValueError(f"ngcc needs the classification head and max_tau={p.max_tau}, got "
                              f"{ngcc.params.head!r} / max_tau={ngcc.params.max_tau}")
         self.ngcc = ngcc.requires_grad_(False).eval()
+        self.pair_cache = None  # rows of another NGCC must not be served
 
     def train(self, mode: bool = True) -> Wav2pos:
         super().train(mode)
@@ -367,6 +371,11 @@ class Wav2pos(nn.Module):
             return gcc(audio, pairs, GCCParams(max_tau=self.params.max_tau))[valid]
         if self.ngcc is None:
             raise RuntimeError("tdoa_source='ngcc' needs an NGCCPHAT (constructor or set_ngcc)")
+        if self.pair_cache is not None:
+            return self.pair_cache.rows(audio, pairs, valid, self._ngcc_rows)
+        return self._ngcc_rows(audio, pairs, valid)
+
+    def _ngcc_rows(self, audio: Tensor, pairs: Tensor, valid: Tensor) -> Tensor:
         per_example = len(pairs) * self.ngcc.params.corr_channels * self.params.n_lags * 4
         step, out = max(1, FEATURE_BYTES // per_example), []
         for b0 in range(0, audio.shape[0], step):

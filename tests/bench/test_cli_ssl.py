@@ -18,13 +18,16 @@ def test_smoke_run_publishes_every_default_method(capsys, workspace):
     result = invoke(capsys, "run", "ssl", "--profile", "smoke", "--publish", "--json")
     assert result.code == 0, result.err
     records = json.loads(result.out)
-    assert {r["method"] for r in records} == {"multilat", "multilat-ngcc", "di-nn", "gnn",
-                                              "wav2pos"}
+    assert {r["method"] for r in records} == {"mean-position", "multilat", "multilat-ngcc",
+                                              "di-nn", "gnn", "wav2pos", "wav2pos-fixed"}
     by_method = {r["method"]: r for r in records}
     assert all(r["status"] == "ok" for r in records)
     # baselines see setup 1_a only; wav2pos also 2_a; the Table 2 cells exist
     assert "setup=2_a" not in by_method["gnn"]["slices"]
     assert "setup=2_a|mics=5" in by_method["wav2pos"]["slices"]
+    # the fixed-mask model of Table 1 is scored on setup 1_a with the whole array only
+    assert set(by_method["wav2pos-fixed"]["slices"]) >= {"setup=1_a|mics=11"}
+    assert not any("mics=5" in k or "2_a" in k for k in by_method["wav2pos-fixed"]["slices"])
     assert by_method["multilat"]["failed_examples"] >= 0
     board = (workspace / "leaderboards" / "ssl.md").read_text()
     assert "Ranked on the cell `setup=1_a|mics=11`" in board
