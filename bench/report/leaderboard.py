@@ -56,6 +56,8 @@ def _entry(record: RunRecord, task: TaskSpec) -> dict[str, Any]:
         "predict_s": round(record.durations.get("predict_s", 0.0), 3),
         "examples_per_s": round(record.throughput.get("examples_per_s", 0.0), 1),
         "n_examples": record.n_examples, "git_sha": record.git_sha, "record_key": record.key,
+        **({"series": {k: [round(float(v), 5) for v in values]
+                       for k, values in record.series.items()}} if record.series else {}),
         **({"origin": record.origin} if record.origin != "harness" else {}),
     }
 

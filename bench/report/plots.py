@@ -69,3 +69,26 @@ def _save(fig, path: Path) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def plot_curves(curves: dict[str, tuple[list[float], list[float]]], path: Path, title: str,
+                ylabel: str, floor: tuple[str, float] | None = None) -> Path:
+    """One validation curve per label (``(steps, values)``), and an optional horizontal
+    ``floor`` (label, value); written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (steps, values) in curves.items():
+        ax.plot(steps, values, marker=".", label=label)
+    if floor is not None:
+        ax.axhline(floor[1], color="grey", linestyle="--", label=floor[0])
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

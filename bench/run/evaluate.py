@@ -199,6 +199,8 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     record = score_model(model, task, profile, seed, where, dataset=dataset,
                          params=dataclasses.asdict(params), key=key, overrides=overrides,
                          progress=progress)
+    if series:  # the x axis of the curves: optimiser steps per validation point
+        series = {**series, "steps_per_epoch": [recipe_for(spec, cls.card.name)["steps_per_epoch"]]}
     record.series = series
     record.durations = {"fit_s": fit_s, "predict_s": record.durations["predict_s"],
                         "total_s": time.perf_counter() - started}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
+from perloc.bench.report.curves import TrainingCurves
 from perloc.bench.report.error_cdf import ErrorCdf
 from perloc.bench.report.tables import Pivot, SliceTables
 from perloc.metrics.localization import SSL_METRICS, euclidean_error_cm
@@ -204,7 +205,8 @@ SSL = TASKS.add("ssl", TaskSpec(
     headline_slice="setup=1_a|mics=11",
     reports=(Pivot("setup", "mics", ORDER), Pivot("trajectory", "mics", ORDER),
              SliceTables(("setup", "mics", "trajectory"), ORDER),
-             ErrorCdf(euclidean_error_cm, "position", "setup=1_a|mics=11")),
+             ErrorCdf(euclidean_error_cm, "position", "setup=1_a|mics=11"),
+             TrainingCurves("val_mae_cm", "MAE cm", floor="mean-position")),
     resampling_unit="segment",
     resampling_note="1-s segments of a test trajectory: frames 128 ms apart along one walk "
                     "have correlated errors, and the test set has only two trajectories",
