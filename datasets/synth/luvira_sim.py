@@ -21,7 +21,8 @@ or, with ``layout="r-sfs"``, in the [R-sfs] layout (``info.json``, ``Track 1..12
   height 1.0-1.4 m with a slow sway (larger for music2 and music4, as in the real set).
   The 12th microphone rides 0.15 m in front of the loudspeaker.
 * Audio: speech tracks play utterances of the TTS LibriSpeech stand-in with pauses; music tracks
-  play a generated piece (notes and chords of harmonic tones with ADSR envelopes, rests).
+  play a generated broadband piece (plucked, bowed and keyed voices, chords, bass, drums and
+  cymbals; :mod:`perloc.datasets.synth.music`) with no silent stretches, like produced music.
 * Acoustics: the source is piecewise static. Every 2048 samples (16 kHz) the RIRs for the
   current position come from pyroomacoustics (the HDF5 RIR bank caches them); the emitted
   signal is cut into Hann-windowed blocks of 4096 with hop 2048 (the windows sum to one), each
@@ -62,7 +63,7 @@ from . import librispeech_tts
 from .music import render_music
 from .staging import write_folder
 
-GENERATOR_VERSION = 4  # 4: published layout by default
+GENERATOR_VERSION = 5  # 4: published layout; 5: broadband music
 LAYOUTS = ("published", "r-sfs")
 SIM_RATE = 16_000
 FILE_RATE = 96_000
