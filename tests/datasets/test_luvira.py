@@ -64,6 +64,12 @@ def test_all_eight_trajectories_are_96_khz_folders_in_the_published_layout(luvir
     assert np.allclose(np.diff(table["timestamps"]), 0.01)  # 100 Hz
 
 
+def test_one_room_for_all_eight_trajectories(luvira_smoke):
+    marker = json.loads((luvira_smoke / STANDIN_MARKER).read_text())
+    assert len({t["t60"] for t in marker["trajectories"]}) == 1  # one studio, as in LuViRA
+    assert marker["layout"] == "published"
+
+
 def test_the_r_sfs_layout_of_the_same_stand_in_reads_alike(luvira_smoke, luvira_smoke_rsfs):
     info = json.loads((luvira_smoke_rsfs / "music0001" / "info.json").read_text())
     assert info["sampling_rate"] == 96_000 and info["number_of_mics"] == 12
