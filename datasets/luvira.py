@@ -1,17 +1,19 @@
-"""LuViRA audio-only recordings (Paper VII): one folder per trajectory, in the [R-sfs] layout.
+"""LuViRA audio-only recordings (Paper VII): one folder per trajectory, published or [R-sfs].
 
-On disk (spec tdoa_ssl.md section 5.1)::
-
-    <root>/<trajectory>/info.json          {"sampling_rate": 96000, "number_of_mics": 12, ...}
-    <root>/<trajectory>/Track <i>.wav      i = 1 .. number_of_mics, mono, all the same length
-    <root>/<trajectory>/gt_positions.csv   time, mic<i>_x/_y/_z (static mics), speaker_x/_y/_z
+Each trajectory folder is read in the layout it has (:mod:`perloc.datasets.luvira_layouts`,
+detected per folder by ``info.json``): the **published** LuViRA layout (``Track 1.wav`` ..
+``Track 12.wav``, optional ``Sync.wav``, one processed ground-truth ``*.csv`` with
+``timestamps, X, Y, Z, Roll, Pitch, Yaw, Residual, Rot[0..8]``; the static microphones at the
+published coordinates of spec section 5.1) or the **[R-sfs]** layout (``info.json``, ``Track
+<i>.wav``, ``gt_positions.csv`` with per-frame mic and speaker columns). Both give the same
+frames for the same content.
 
 Trajectories are ``music0001`` ... ``music0004`` and ``speech0001`` ... ``speech0004``; the last
 track is the microphone next to the loudspeaker (the source signal s_0), the others are the
-static microphones. Motion-capture coordinates are millimetres unless ``info.json`` says
-``"position_unit": "m"``. A static microphone's position is the median of its finite rows;
-the speaker position is interpolated linearly to every frame centre, except across a
-motion-capture gap longer than ``MAX_GT_GAP_S`` (0.5 s: a walking speaker moves up to half a
+static microphones. Motion capture is in millimetres (the [R-sfs] ``info.json`` may say
+``"position_unit": "m"``) and checked against the known microphone coordinates. The speaker
+position is interpolated linearly to every frame centre, except across a motion-capture gap
+(occluded rows) longer than ``MAX_GT_GAP_S`` (0.5 s: a walking speaker moves up to half a
 metre in it, more than the 30 cm accuracy radius), where the frame has no position.
 
 Audio is resampled to 16 kHz and cut into frames of N = 2048 samples with hop ``hop``
@@ -22,15 +24,15 @@ Splits are by trajectory: ``test_index`` k holds out musicK and speechK (default
 paper's main split; Table 7 uses the others).
 
 Constructing :class:`Luvira` checks every trajectory the ssl task reads (test and training)
-without decoding audio: ``info.json``, each track's header (rate, channels, length, all tracks
-of a trajectory equally long and at least one frame), ``gt_positions.csv``, the same
-``number_of_mics`` in all eight, plausible positions for the unit (the static array must span
-0.1-100 m: millimetre values read as metres, or the reverse, are 1000x off), and ground-truth
-coverage: a frame whose centre the motion capture does not cover is dropped, and when more than
-``MAX_OUTSIDE_GT`` (10 %) of the frames a trajectory's audio spans are dropped so, that is an
-error naming ``gt_positions.csv`` (shifted or truncated mocap, wrong time unit); fewer is a
-logged warning, and ``frames_outside_gt`` in ``describe()``. Any bad file is one ``UserError``
-naming it, before a run plans a cell.
+without decoding audio: the layout's files, each track's header (rate, channels, length, all
+tracks of a trajectory equally long and at least one frame), the ground truth, the same
+number of microphones in all eight, units against the known layout (a file in metres read as
+millimetres is 1000x off), and ground-truth coverage: a frame whose centre the motion capture
+does not cover is dropped, and when more than ``MAX_OUTSIDE_GT`` (10 %) of the frames a
+trajectory's audio spans are dropped so, that is an error naming the ground-truth file
+(shifted or truncated mocap, wrong time unit); fewer is a logged warning, and
+``frames_outside_gt`` in ``describe()``. Any bad file is one ``UserError`` naming it, before a
+run plans a cell.
 
 ``version`` digests every file of the eight trajectory folders by content
 (:class:`perloc.datasets.digest.ContentDigests`, remembered under the cache), so a file changed
@@ -39,47 +41,39 @@ in place gives a new version, never a stale cached result.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
-from math import gcd
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import soundfile as sf
-from scipy.signal import resample_poly
 
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
-from perloc.datasets.audio import dataset_folder, read_audio
+from perloc.datasets.audio import dataset_folder
 from perloc.datasets.digest import ContentDigests
+from perloc.datasets.luvira_layouts import (
+    FRAME,
+    LUVIRA_MICS_MM,
+    SAMPLE_RATE,
+    Layout,
+    read_layout,
+    read_tracks,
+    resampled_length,
+)
+
+__all__ = ["FRAME", "LUVIRA_MICS_MM", "SAMPLE_RATE", "Frames", "Layout", "Luvira", "Recording"]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
-FRAME = 2048
-LOADER_VERSION = "luvira-loader-2"
+LOADER_VERSION = "luvira-loader-3"
 MAX_OUTSIDE_GT = 0.10  # share of a trajectory's frames the ground truth may leave uncovered
 MAX_GT_GAP_S = 0.5  # no interpolation across a longer motion-capture gap
-ARRAY_SPAN_M = (0.1, 100.0)  # plausible largest distance between two static microphones
-SPEAKER_RANGE_M = 100.0  # plausible largest distance of the speaker from the array's centre
 STANDIN_MARKER = ".perloc-luvira-sim.json"
 TRAJECTORIES = tuple(f"{kind}{k:04d}" for kind in ("music", "speech") for k in range(1, 5))
-UNITS = {"mm": 1e-3, "m": 1.0}
-# Static microphone positions (mm, LuViRA mocap frame, mean over the Grid1 trajectory) from the
-# dataset's microphone_locations.txt; mic 2's z is printed "047.4" there and read as 1047.4.
-LUVIRA_MICS_MM = (
-    (2446.5, 1739.8, 1153.7), (2878.1, -648.5, 1047.4), (1328.0, -3133.2, 1565.3),
-    (-1055.9, -3545.7, 1108.2), (-3076.5, -59.0, 1371.5), (-2411.9, 2477.2, 1545.0),
-    (2227.6, -756.3, 213.5), (1789.8, -2376.1, 204.7), (50.2, -3358.9, 212.7),
-    (-1920.6, -2820.5, 144.3), (-2923.7, 718.4, 147.0),
-)
-
-
 SIM_ROOM_DIMS = (7.0, 8.0, 2.0)  # Paper VII's simulation room around the LuViRA array
 
 
@@ -142,153 +136,6 @@ class Frames:
                         for f in ("signals", "source", "position", "mic_pos", "time", "trajectory")))
 
 
-@dataclass(frozen=True)
-class Layout:
-    """What constructing :class:`Luvira` checked of one trajectory (no audio decoded)."""
-
-    name: str
-    info: dict
-    tracks: tuple[Path, ...]
-    samples: int  # per track, at the file's rate
-    mic_pos: np.ndarray  # [M, 3] metres
-    gt_time: np.ndarray  # [K]
-    gt_speaker: np.ndarray  # [K, 3] metres
-    n_frames: int  # frames the audio spans (at the loader's hop)
-    outside_gt: int  # of those, frames whose centre has no ground-truth position
-
-
-def _read_info(folder: Path) -> dict:
-    path = folder / "info.json"
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: malformed JSON ({exc})") from None
-    if not isinstance(info, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    for key in ("sampling_rate", "number_of_mics"):
-        value = info.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise UserError(f"{path}: '{key}' must be a positive integer, got {value!r}")
-    if info["number_of_mics"] < 6:
-        raise UserError(f"{path}: number_of_mics {info['number_of_mics']} < 6 (5 static + source)")
-    if info.get("position_unit", "mm") not in UNITS:
-        raise UserError(f"{path}: position_unit must be one of {sorted(UNITS)}")
-    return info
-
-
-def _resampled_length(samples: int, rate: int) -> int:
-    """Samples at 16 kHz after ``resample_poly`` (ceil(n * up / down))."""
-    g = gcd(SAMPLE_RATE, rate)
-    return -(-samples * (SAMPLE_RATE // g) // (rate // g))
-
-
-def _track_lengths(folder: Path, info: dict) -> tuple[tuple[Path, ...], int]:
-    """The track paths and their common length, from the headers: one rate, mono, equally
-    long (the odd one named), at least one frame at 16 kHz."""
-    rate, n = info["sampling_rate"], info["number_of_mics"]
-    paths = tuple(folder / f"Track {i}.wav" for i in range(1, n + 1))
-    lengths = []
-    for path in paths:
-        if not path.is_file():
-            raise UserError(f"{path}: file not found")
-        with path.open("rb") as handle:
-            magic = handle.read(12)
-        if magic[:4] not in (b"RIFF", b"RIFX", b"RF64") or magic[8:12] != b"WAVE":
-            raise UserError(f"{path}: not a WAV file (no RIFF/WAVE header)")
-        try:
-            header = sf.info(str(path))
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            text = str(exc).strip().splitlines()
-            raise UserError(f"{path}: cannot decode audio ({text[0] if text else 'bad header'})"
-                            ) from None
-        if header.samplerate != rate:
-            raise UserError(f"{path}: sample rate {header.samplerate} Hz, expected {rate} Hz "
-                            f"(info.json)")
-        if header.channels != 1:
-            raise UserError(f"{path}: {header.channels} channels, expected 1")
-        if header.frames <= 0:
-            raise UserError(f"{path}: no audio samples")
-        lengths.append(int(header.frames))
-    common = Counter(lengths).most_common(1)[0][0]
-    for path, length in zip(paths, lengths, strict=True):
-        if length != common:
-            raise UserError(f"{path}: {length} samples where the other tracks have {common}"
-                            f"{' (truncated?)' if length < common else ''}; the microphones "
-                            "must be synchronised")
-    if _resampled_length(common, rate) < FRAME:
-        raise UserError(f"{paths[0]}: the tracks last {1000 * common / rate:.0f} ms, shorter than "
-                        f"one {FRAME}-sample frame at {SAMPLE_RATE // 1000} kHz "
-                        f"({1000 * FRAME / SAMPLE_RATE:.0f} ms)")
-    return paths, common
-
-
-def _read_tracks(layout: Layout) -> np.ndarray:
-    rate = layout.info["sampling_rate"]
-    tracks = [read_audio(path, rate) for path in layout.tracks]
-    for path, track in zip(layout.tracks, tracks, strict=True):
-        if len(track) != layout.samples:
-            raise UserError(f"{path}: decoded {len(track)} samples, its header says "
-                            f"{layout.samples}")
-    audio = np.stack(tracks)
-    if rate != SAMPLE_RATE:
-        g = gcd(SAMPLE_RATE, rate)
-        audio = resample_poly(audio, SAMPLE_RATE // g, rate // g, axis=1)
-    return audio.astype(np.float32)
-
-
-def _read_positions(folder: Path, n_static: int, unit: float) -> tuple[np.ndarray, ...]:
-    path = folder / "gt_positions.csv"
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    try:
-        table = pd.read_csv(path, encoding="utf-8")
-    except (ValueError, OverflowError) as exc:  # parser, empty, encoding errors
-        text = str(exc).strip().splitlines()
-        raise UserError(f"{path}: malformed CSV ({text[0] if text else type(exc).__name__})"
-                        ) from None
-    mic_cols = [f"mic{i}_{a}" for i in range(1, n_static + 1) for a in "xyz"]
-    needed = ["time", *mic_cols, "speaker_x", "speaker_y", "speaker_z"]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise UserError(f"{path}: missing columns {', '.join(missing[:6])}"
-                        f"{' ...' if len(missing) > 6 else ''}")
-    try:
-        values = table[needed].astype(np.float64).to_numpy()
-    except (ValueError, TypeError, OverflowError):
-        raise UserError(f"{path}: non-numeric values in the position columns") from None
-    time = values[:, 0]
-    if len(time) < 2 or not np.isfinite(time).all() or np.any(np.diff(time) <= 0):
-        raise UserError(f"{path}: 'time' must be finite and strictly increasing (>= 2 rows)")
-    mics = values[:, 1:1 + 3 * n_static].reshape(len(time), n_static, 3) * unit
-    with np.errstate(all="ignore"):
-        mic_pos = np.nanmedian(np.where(np.isfinite(mics), mics, np.nan), axis=0)
-    if not np.isfinite(mic_pos).all():
-        raise UserError(f"{path}: a microphone has no finite position")
-    speaker = values[:, -3:] * unit
-    if np.isfinite(speaker).all(axis=1).sum() < 2:
-        raise UserError(f"{path}: fewer than two finite speaker positions")
-    return mic_pos, time, speaker
-
-
-def _check_units(path: Path, info: dict, mic_pos: np.ndarray, speaker: np.ndarray) -> None:
-    """Positions 1000x off (metres read as millimetres or the reverse) are one error line."""
-    unit = info.get("position_unit", "mm")
-    span = float(np.max(np.linalg.norm(mic_pos[:, None] - mic_pos[None], axis=-1)))
-    other = "m" if unit == "mm" else "mm"
-    hint = (f"values in {'metres' if other == 'm' else 'millimetres'}? "
-            f"info.json position_unit is '{unit}'; set \"position_unit\": \"{other}\" if so")
-    if not ARRAY_SPAN_M[0] <= span <= ARRAY_SPAN_M[1]:
-        raise UserError(f"{path}: the static microphones span {span:.3g} m, outside the "
-                        f"plausible {ARRAY_SPAN_M[0]:g}-{ARRAY_SPAN_M[1]:g} m: {hint}")
-    finite = speaker[np.isfinite(speaker).all(axis=1)]
-    far = float(np.max(np.linalg.norm(finite - mic_pos.mean(axis=0), axis=1)))
-    if far > SPEAKER_RANGE_M:
-        raise UserError(f"{path}: the speaker is up to {far:.3g} m from the array's centre "
-                        f"(plausible: {SPEAKER_RANGE_M:g} m): {hint}")
-
-
 def frame_starts(samples_16k: int, frame: int, hop: int) -> np.ndarray:
     """Start samples of the frames a 16 kHz signal of ``samples_16k`` samples spans."""
     return np.arange(0, samples_16k - frame + 1, hop)
@@ -306,16 +153,13 @@ _WARNED: set[tuple[str, int]] = set()  # (gt file, frames outside) already logge
 
 
 def check_trajectory(folder: Path, hop: int = FRAME) -> Layout:
-    """Everything of one trajectory but its audio samples; bad input is one UserError naming
-    the file. Logs a warning when some (at most ``MAX_OUTSIDE_GT``) frames lack a position."""
-    info = _read_info(folder)
-    tracks, samples = _track_lengths(folder, info)
-    csv = folder / "gt_positions.csv"
-    mic_pos, time, speaker = _read_positions(folder, info["number_of_mics"] - 1,
-                                             UNITS[info.get("position_unit", "mm")])
-    _check_units(csv, info, mic_pos, speaker)
-    rate = info["sampling_rate"]
-    centres = (frame_starts(_resampled_length(samples, rate), FRAME, hop) + FRAME / 2) / SAMPLE_RATE
+    """Everything of one trajectory but its audio samples, in the layout it has; bad input is
+    one UserError naming the file. Logs a warning when some (at most ``MAX_OUTSIDE_GT``)
+    frames lack a position."""
+    layout = read_layout(folder)
+    time, speaker, csv = layout.gt_time, layout.gt_speaker, layout.gt_file
+    samples, rate = layout.samples, layout.rate
+    centres = (frame_starts(resampled_length(samples, rate), FRAME, hop) + FRAME / 2) / SAMPLE_RATE
     outside = int((~np.isfinite(interpolate_speaker(time, speaker, centres)).all(axis=1)).sum())
     finite = time[np.isfinite(speaker).all(axis=1)]
     share = outside / len(centres)
@@ -329,8 +173,7 @@ def check_trajectory(folder: Path, hop: int = FRAME) -> Layout:
         if (str(csv), outside) not in _WARNED:
             _WARNED.add((str(csv), outside))
             log.warning("%s: %s; those frames are dropped", csv, what)
-    return Layout(folder.name, info, tracks, samples, mic_pos, time, speaker, len(centres),
-                  outside)
+    return dataclasses.replace(layout, n_frames=len(centres), outside_gt=outside)
 
 
 class Luvira:
@@ -356,19 +199,19 @@ class Luvira:
         self._check_consistent()
 
     def _check_consistent(self) -> None:
-        """The trajectories agree on number_of_mics (training mixes them); the odd one is named."""
-        counts = [layout.info["number_of_mics"] for layout in self.layouts.values()]
-        common = Counter(counts).most_common(1)[0][0]
-        for name, layout in self.layouts.items():
-            if layout.info["number_of_mics"] != common:
-                raise UserError(f"{self.root / name / 'info.json'}: number_of_mics "
-                                f"{layout.info['number_of_mics']} where the other trajectories "
-                                f"have {common}")
+        """The trajectories agree on the number of microphones (training mixes them); the odd
+        one is named (its info.json, or its folder in the published layout)."""
+        common = Counter(layout.n_mics for layout in self.layouts.values()).most_common(1)[0][0]
+        for layout in self.layouts.values():
+            if layout.n_mics != common:
+                what = "number_of_mics" if layout.kind == "r-sfs" else "tracks"
+                raise UserError(f"{layout.count_file}: {what} {layout.n_mics} where the other "
+                                f"trajectories have {common}")
 
     @property
     def n_static(self) -> int:
         """Static microphones per trajectory (all trajectories agree)."""
-        return next(iter(self.layouts.values())).info["number_of_mics"] - 1
+        return next(iter(self.layouts.values())).n_mics - 1
 
     def splits(self) -> dict[str, tuple[str, ...]]:
         test = (f"music{self.test_index:04d}", f"speech{self.test_index:04d}")
@@ -403,7 +246,7 @@ class Luvira:
     def recording(self, name: str) -> Recording:
         if name not in self._recordings:
             layout = self.layouts[name]
-            audio = _read_tracks(layout)
+            audio = read_tracks(layout)
             self._recordings[name] = Recording(name, audio[:-1], audio[-1], layout.mic_pos,
                                                layout.gt_time, layout.gt_speaker)
         return self._recordings[name]
@@ -432,18 +275,20 @@ class Luvira:
 
 
 def check_root(root: Path) -> CheckReport:
-    """``bench data check luvira``: split, length and non-silent frames per trajectory."""
+    """``bench data check luvira``: layout, ground-truth file, split, length and non-silent
+    frames per trajectory."""
     data = Luvira(root, flag="--root")
     rows = []
     for name in TRAJECTORIES:
         frames = data.frames(name)
         rec = data.recording(name)
         split = "test" if name in data.splits()["test"] else "train"
-        rows.append([name, split, f"{rec.mics.shape[1] / SAMPLE_RATE:.1f}", len(frames),
-                     data.layouts[name].outside_gt])
+        layout = data.layouts[name]
+        rows.append([name, layout.kind, layout.gt_file.name, split,
+                     f"{rec.mics.shape[1] / SAMPLE_RATE:.1f}", len(frames), layout.outside_gt])
     return CheckReport(f"{data.root}: {data.provenance.kind}, version {data.version}", rows,
-                       ["trajectory", "split", "seconds", "non-silent frames",
-                        "frames without ground truth"])
+                       ["trajectory", "layout", "ground truth", "split", "seconds",
+                        "non-silent frames", "frames without ground truth"])
 
 
 register_dataset(DatasetEntry(

@@ -47,8 +47,9 @@ class LuviraTest:
             raise ValueError(f"grid needs exactly setup and mics, got {sorted(grid)}")
         most = max((int(m) for m in grid["mics"]), default=0)
         if most > luvira.n_static:
-            info = luvira.folder(luvira.splits()["test"][0]) / "info.json"
-            raise UserError(f"{info}: number_of_mics {luvira.n_static + 1} gives "
+            layout = luvira.layouts[luvira.splits()["test"][0]]
+            what = "number_of_mics" if layout.kind == "r-sfs" else "tracks"
+            raise UserError(f"{layout.count_file}: {what} {luvira.n_static + 1} gives "
                             f"{luvira.n_static} static microphones; the grid asks for M = {most}")
         self.luvira, self.grid, self.seed = luvira, grid, seed
         self.max_tau = MAX_TAU

@@ -48,7 +48,8 @@ def smoke_corpus(session_cache) -> Path:
 
 @pytest.fixture(scope="session")
 def luvira_smoke(session_cache, smoke_corpus) -> Path:
-    """The smoke-size luvira-sim stand-in, where the ssl task's smoke profile looks for it."""
+    """The smoke-size luvira-sim stand-in (published LuViRA layout), where the ssl task's smoke
+    profile looks for it."""
     from perloc.datasets.librispeech import LibriSpeech
     from perloc.datasets.sim.rir_bank import RirBank
     from perloc.datasets.synth.luvira_sim import write_luvira_sim
@@ -56,6 +57,18 @@ def luvira_smoke(session_cache, smoke_corpus) -> Path:
     bank = RirBank(session_cache / "caches" / "rir-bank-luvira-v1.h5")
     return write_luvira_sim(session_cache / "data" / "luvira-sim-smoke", "smoke",
                             LibriSpeech(smoke_corpus), bank)
+
+
+@pytest.fixture(scope="session")
+def luvira_smoke_rsfs(session_cache, smoke_corpus, luvira_smoke) -> Path:
+    """The same stand-in (same audio and motion) written in the [R-sfs] layout."""
+    from perloc.datasets.librispeech import LibriSpeech
+    from perloc.datasets.sim.rir_bank import RirBank
+    from perloc.datasets.synth.luvira_sim import write_luvira_sim
+
+    bank = RirBank(session_cache / "caches" / "rir-bank-luvira-v1.h5")
+    return write_luvira_sim(session_cache / "data" / "luvira-sim-smoke-rsfs", "smoke",
+                            LibriSpeech(smoke_corpus), bank, layout="r-sfs")
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,29 @@
 """luvira-sim: a simulated stand-in for the LuViRA audio-only recordings, WRITTEN in their layout.
 
 Eight trajectories (``music0001..4``, ``speech0001..4``) are rendered like the real ones and
-read back by :class:`perloc.datasets.luvira.Luvira`::
+read back by :class:`perloc.datasets.luvira.Luvira`. By default in the published LuViRA layout
+(:mod:`perloc.datasets.luvira_layouts`)::
 
-    <out>/<trajectory>/info.json  Track 1.wav .. Track 12.wav (96 kHz, 16 bit)  gt_positions.csv
-    <out>/.perloc-luvira-sim.json                                             marker, written last
+    <out>/<trajectory>/Track 1.wav .. Track 12.wav   96 kHz, 16 bit, mono
+    <out>/<trajectory>/Sync.wav                      mocap start signal: a 10 ms pulse at 0 s
+    <out>/<trajectory>/<trajectory>_gt.csv           timestamps, X, Y, Z, Roll, Pitch, Yaw,
+                                                     Residual, Rot[0] .. Rot[8] (mm, 100 Hz)
+    <out>/.perloc-luvira-sim.json                    marker, written last
+
+or, with ``layout="r-sfs"``, in the [R-sfs] layout (``info.json``, ``Track 1..12.wav``,
+``gt_positions.csv`` with per-row static mic positions), same audio and motion.
 
 * Room: a 7 x 8 x 2 m shoebox placed around the 11 static LuViRA microphones (their published
-  coordinates; the paper gives no offset, we centre the array's x/y extent), one T60 per
-  trajectory drawn from ``t60`` (Sabine needs T60 > 0.11 s in this room).
+  coordinates; the paper gives no offset, we centre the array's x/y extent), one T60 for all
+  eight trajectories (one studio, as in LuViRA) drawn from ``t60`` (Sabine needs T60 > 0.11 s
+  in this room).
 * Source: a person walking with the loudspeaker at 100 Hz: speed 0.5-1 m/s, heading turning
   smoothly (Ornstein-Uhlenbeck turn rate), reflected at the edge of the microphone footprint,
   height 1.0-1.4 m with a slow sway (larger for music2 and music4, as in the real set).
   The 12th microphone rides 0.15 m in front of the loudspeaker.
 * Audio: speech tracks play utterances of the TTS LibriSpeech stand-in with pauses; music tracks
-  play a generated piece (notes and chords of harmonic tones with ADSR envelopes, rests).
+  play a generated broadband piece (plucked, bowed and keyed voices, chords, bass, drums and
+  cymbals; :mod:`perloc.datasets.synth.music`) with no silent stretches, like produced music.
 * Acoustics: the source is piecewise static. Every 2048 samples (16 kHz) the RIRs for the
   current position come from pyroomacoustics (the HDF5 RIR bank caches them); the emitted
   signal is cut into Hann-windowed blocks of 4096 with hop 2048 (the windows sum to one), each
@@ -22,7 +31,8 @@ read back by :class:`perloc.datasets.luvira.Luvira`::
   between block centres. Block centres sit at frame centres of the loader's default hop.
 * Output: sensor noise 45 dB below each track's active level, upsampled 16 -> 96 kHz
   (``resample_poly``), one gain per track, written as 16-bit WAV. Motion capture in millimetres
-  with 0.3 mm jitter and a few occluded (empty) rows.
+  with 0.3 mm jitter and a few occluded (empty) rows; the loudspeaker's orientation (yaw =
+  the direction the 12th microphone sits in, roll = pitch = 0) fills the published columns.
 """
 
 from __future__ import annotations
@@ -54,7 +64,8 @@ from . import librispeech_tts
 from .music import render_music
 from .staging import write_folder
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 6  # 4: published layout; 5: broadband music; 6: one T60 for all
+LAYOUTS = ("published", "r-sfs")
 SIM_RATE = 16_000
 FILE_RATE = 96_000
 BLOCK = 2048
@@ -160,6 +171,7 @@ def _quantise(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _mocap_table(path: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """[R-sfs] ``gt_positions.csv``: time, static mic and speaker positions per row (mm)."""
     k = len(path)
     columns = {"time": np.round(np.arange(k) / MOCAP_RATE, 4)}
     for i, mic in enumerate(MICS_M, start=1):
@@ -174,15 +186,51 @@ def _mocap_table(path: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
     return table
 
 
+def _published_table(path: np.ndarray, ahead: np.ndarray, rng: np.random.Generator
+                     ) -> pd.DataFrame:
+    """The published processed ground truth: the loudspeaker's rigid body (mm, degrees,
+    rotation matrix row-major), residual in mm, occluded rows empty."""
+    k = len(path)
+    yaw = float(np.arctan2(ahead[1], ahead[0]))
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot = np.array([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0])
+    columns = {"timestamps": np.round(np.arange(k) / MOCAP_RATE, 4)}
+    for a, axis in enumerate("XYZ"):
+        columns[axis] = np.round(path[:, a] * 1000 + rng.normal(0, 0.3, k), 2)
+    columns |= {"Roll": np.zeros(k), "Pitch": np.zeros(k),
+                "Yaw": np.full(k, round(np.degrees(yaw), 3)),
+                "Residual": np.round(rng.uniform(0.3, 1.5, k), 3)}
+    columns |= {f"Rot[{j}]": np.full(k, round(float(rot[j]), 6)) for j in range(9)}
+    table = pd.DataFrame(columns)
+    occluded = rng.choice(np.arange(1, k - 1), size=max(1, k // 200), replace=False)
+    table.loc[occluded, [c for c in table.columns if c != "timestamps"]] = np.nan
+    return table
+
+
+def _sync_track(samples: int) -> np.ndarray:
+    """Sync.wav: the mocap start signal, a 10 ms pulse at 0 s (the tracks start with it)."""
+    out = np.zeros(samples, dtype=np.int16)
+    out[: FILE_RATE // 100] = 16000
+    return out
+
+
+def room_t60(size: SimSize, seed: int) -> float:
+    """One T60 for all eight trajectories: LuViRA is one motion-capture studio (a draw per
+    trajectory made the held-out pair's difficulty a coin toss: 0.240 s for music0003 against
+    0.157 s for speech0003 at the default size)."""
+    return float(round(np.random.default_rng([seed, 41, 99]).uniform(*size.t60), 3))
+
+
 def write_trajectory(folder: Path, name: str, size: SimSize, corpus: LibriSpeech, bank: RirBank,
-                     seed: int, progress: bool) -> dict:
+                     seed: int, progress: bool, layout: str = "published") -> dict:
     index = TRAJECTORIES.index(name)
     rng = np.random.default_rng([seed, 41, index])
     sway = 0.35 if name in ("music0002", "music0004") else 0.1
     path = walking_trajectory(size.seconds, rng, sway)
     heading = rng.uniform(0, 2 * np.pi)
     ahead = np.array([np.cos(heading), np.sin(heading), 0.0])
-    t60 = float(round(rng.uniform(*size.t60), 3))
+    rng.uniform(*size.t60)  # generator 5 drew one per trajectory here; kept for the streams
+    t60 = room_t60(size, seed)
     if name.startswith("music"):
         signal = render_music(size.seconds, SIM_RATE, rng)
     else:
@@ -190,7 +238,12 @@ def write_trajectory(folder: Path, name: str, size: SimSize, corpus: LibriSpeech
     mics = render_moving(signal.astype(np.float64), path, ahead, t60, bank, progress)
     folder.mkdir(parents=True)
     for i, track in enumerate(mics, start=1):
-        sf.write(folder / f"Track {i}.wav", _quantise(track, rng), FILE_RATE, subtype="PCM_16")
+        quantised = _quantise(track, rng)
+        sf.write(folder / f"Track {i}.wav", quantised, FILE_RATE, subtype="PCM_16")
+    if layout == "published":
+        sf.write(folder / "Sync.wav", _sync_track(len(quantised)), FILE_RATE, subtype="PCM_16")
+        _published_table(path, ahead, rng).to_csv(folder / f"{name}_gt.csv", index=False)
+        return {"name": name, "t60": t60, "seconds": size.seconds}
     _mocap_table(path, rng).to_csv(folder / "gt_positions.csv", index=False)
     info = {"sampling_rate": FILE_RATE, "number_of_mics": 12, "position_unit": "mm",
             "name": name, "generator": "perloc luvira-sim", "t60": t60,
@@ -199,26 +252,32 @@ def write_trajectory(folder: Path, name: str, size: SimSize, corpus: LibriSpeech
     return {"name": name, "t60": t60, "seconds": size.seconds}
 
 
-def sim_version(size: SimSize, seed: int, corpus: LibriSpeech) -> str:
+def sim_version(size: SimSize, seed: int, corpus: LibriSpeech, layout: str = "published") -> str:
     import hashlib
 
-    blob = json.dumps([GENERATOR_VERSION, asdict(size), seed, corpus.version], sort_keys=True)
+    blob = json.dumps([GENERATOR_VERSION, asdict(size), seed, corpus.version, layout],
+                      sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
 def write_luvira_sim(out_root: Path | str, size: SimSize | str, corpus: LibriSpeech,
-                     bank: RirBank, seed: int = 0, progress: bool = False) -> Path:
-    """Write the eight trajectories to ``out_root`` (atomically; a no-op when up to date)."""
+                     bank: RirBank, seed: int = 0, progress: bool = False,
+                     layout: str = "published") -> Path:
+    """Write the eight trajectories to ``out_root`` in ``layout`` (``published`` or ``r-sfs``;
+    atomically; a no-op when up to date)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     size = SIZES[size] if isinstance(size, str) else size
-    version = sim_version(size, seed, corpus)
+    version = sim_version(size, seed, corpus, layout)
 
     def generate(tmp: Path) -> None:
         bar = tqdm(TRAJECTORIES, desc=f"luvira-sim '{size.name}'", unit="trajectory",
                    disable=not progress)
-        made = [write_trajectory(tmp / name, name, size, corpus, bank, seed, False)
+        made = [write_trajectory(tmp / name, name, size, corpus, bank, seed, False, layout)
                 for name in bar]
         marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size), "corpus_version": corpus.version, "trajectories": made}
+                  "size": asdict(size), "corpus_version": corpus.version, "layout": layout,
+                  "trajectories": made}
         (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
     return write_folder(out_root, STANDIN_MARKER, version, generate)
@@ -247,5 +306,5 @@ def synth(request: SynthRequest) -> Path:
 
 
 register_dataset(DatasetEntry(
-    "luvira-sim", "stand-in", "Simulated walking-speaker trajectories in the LuViRA layout "
-    "(stands in for luvira)", adapter=Luvira, synth=synth, sizes=tuple(SIZES)))
+    "luvira-sim", "stand-in", "Simulated walking-speaker trajectories in the published LuViRA "
+    "layout (stands in for luvira)", adapter=Luvira, synth=synth, sizes=tuple(SIZES)))

@@ -1,4 +1,5 @@
-"""Bad LuViRA input through ``bench run ssl``: one error line naming the file, exit 2, nothing
+"""Bad LuViRA input (published layout: tracks, ground-truth CSV in metres or with a bad header,
+several CSVs) through ``bench run ssl``: one error line naming the file, exit 2, nothing
 written, also after a clean run has warmed every cache (records, digests), and found while
 planning even where only a training trajectory is broken."""
 
@@ -56,12 +57,13 @@ def test_a_warm_cache_hides_no_changed_file(capsys, workspace, copy, monkeypatch
                                                 "header)", bad.err
     assert _files(workspace) == before  # nothing written, not even a sweep manifest
 
-    # the track back, a valid edit of info.json: a new dataset version, computed afresh
+    # the track back, a valid edit of the ground truth (spaces around the header names, which
+    # the published layout tolerates): a new dataset version, computed afresh
     victim.write_bytes(original)
-    info = copy / "music0003" / "info.json"
-    text = json.loads(info.read_text())
-    info.unlink()
-    info.write_text(json.dumps({**text, "note": "re-exported"}))
+    gt = copy / "music0003" / "music0003_gt.csv"
+    lines = gt.read_text().splitlines()
+    gt.unlink()
+    gt.write_text("\n".join([", ".join(f" {c}" for c in lines[0].split(",")), *lines[1:]]) + "\n")
     monkeypatch.setattr(cells, "_DATASETS", {})
     again = invoke(capsys, *RUN, "-m", "multilat", "--data-root", str(copy), "--json")
     assert again.code == 0 and "already finished" not in again.err, again.err
@@ -70,13 +72,32 @@ def test_a_warm_cache_hides_no_changed_file(capsys, workspace, copy, monkeypatch
     assert new["scores"] == old["scores"]  # same audio and positions, same answer
 
 
-def _mocap_shifted(root):
-    path = root / "music0003" / "gt_positions.csv"
-    table = pd.read_csv(path)
-    table["time"] += 1.25  # the first half of the audio has no position
+def _rewrite_gt(root, name, change):
+    path = root / name / f"{name}_gt.csv"
+    table = change(pd.read_csv(path))
     path.unlink()
     table.to_csv(path, index=False)
-    return "music0003/gt_positions.csv", "10 of the 19 frames", "more than 10 %"
+    return f"{name}/{name}_gt.csv"
+
+
+def _mocap_shifted(root):
+    def shift(table):
+        table["timestamps"] += 1.25  # the first half of the audio has no position
+        return table
+    return _rewrite_gt(root, "music0003", shift), "10 of the 19 frames", "more than 10 %"
+
+
+def _gt_in_metres(root):
+    def to_metres(table):
+        table[["X", "Y", "Z"]] /= 1000
+        return table
+    return (_rewrite_gt(root, "speech0003", to_metres), "the speaker's median position",
+            "values in metres? the published ground truth is in millimetres")
+
+
+def _bad_header_in_training(root):
+    return (_rewrite_gt(root, "music0001", lambda t: t.rename(columns={"X": "x"})),
+            "missing columns X (expected no info.json, so the published header")
 
 
 def _short_tracks(root):
@@ -87,21 +108,27 @@ def _short_tracks(root):
     return "speech0003/Track 1.wav", "shorter than one 2048-sample frame"
 
 
-def _seven_mics_in_training(root):
-    path = root / "music0002" / "info.json"
-    info = json.loads(path.read_text())
-    path.unlink()
-    path.write_text(json.dumps({**info, "number_of_mics": 7}))
-    return "music0002/info.json", "number_of_mics 7 where the other trajectories have 12"
+def _missing_track_in_training(root):
+    (root / "music0002" / "Track 7.wav").unlink()
+    return ("music0002/Track 7.wav: file not found",)
+
+
+def _two_csvs_in_training(root):
+    shutil.copyfile(root / "speech0002" / "speech0002_gt.csv", root / "speech0002" / "copy.csv")
+    return (f"{root / 'speech0002'}: expected exactly one ground-truth *.csv", "found 2")
 
 
 @pytest.mark.parametrize("damage,method", [(_mocap_shifted, "multilat"),
+                                           (_gt_in_metres, "multilat"),
+                                           (_bad_header_in_training, "multilat"),
                                            (_short_tracks, "multilat"),
-                                           (_seven_mics_in_training, "gnn")])
+                                           (_missing_track_in_training, "gnn"),
+                                           (_two_csvs_in_training, "gnn")])
 def test_bad_luvira_input(capsys, workspace, copy, damage, method):
     needles = damage(copy)
     outcome = invoke(capsys, *RUN, "-m", method, "--data-root", str(copy))
     _assert_clean_failure(outcome, *needles, workspace=workspace)
+    assert outcome.out == ""
     assert not (workspace / "results" / "sweeps").exists()
 
 
@@ -114,9 +141,9 @@ def test_a_damaged_cached_stand_in_says_how_to_get_it_back(capsys, workspace, tm
         shutil.copytree(source, cache / "data" / name, copy_function=os.link)
     monkeypatch.setenv("PERLOC_CACHE", str(cache))
     standin = cache / "data" / "luvira-sim-smoke"
-    (standin / "music0003" / "info.json").unlink()
-    (standin / "music0003" / "info.json").write_text("")
+    (standin / "music0003" / "music0003_gt.csv").unlink()
+    (standin / "music0003" / "music0003_gt.csv").write_text("")
     outcome = invoke(capsys, *RUN, "-m", "multilat")
-    _assert_clean_failure(outcome, f"{standin}/music0003/info.json: malformed JSON",
+    _assert_clean_failure(outcome, f"{standin}/music0003/music0003_gt.csv: malformed CSV",
                           f"; delete {standin} to generate the stand-in again",
                           workspace=workspace)

@@ -1,5 +1,7 @@
 """Property-style: every way of breaking a LuViRA file (``tests/datasets/corruption.py``), in
-a test trajectory, a training trajectory and the stand-in's marker, either fails as ONE
+a test trajectory, a training trajectory and the stand-in's marker, in the published layout
+(tracks, Sync.wav, the ground-truth CSV) and the [R-sfs] layout (info.json,
+gt_positions.csv), either fails as ONE
 UserError line naming the broken file, or reads as the untouched data (an irrelevant file),
 or, where the damaged file is still valid (random bytes inside 16-bit PCM samples), reads
 under a new dataset version. Never another exception, never changed data under the old
@@ -22,22 +24,25 @@ from perloc.datasets.ssl_luvira import LuviraTest, LuviraTrainConfig, LuviraTrai
 from tests.datasets.corruption import CORRUPTIONS
 
 GRID = {"setup": ("1_a", "2_a"), "mics": (5, 11)}
-FILES = {  # file -> role
-    "music0003/Track 2.wav": "test track",
-    "speech0001/Track 12.wav": "training source track",
-    "music0001/info.json": "training info.json",
-    "speech0003/gt_positions.csv": "test ground truth",
-    "music0002/gt_positions.csv": "training ground truth",
-    ".perloc-luvira-sim.json": "stand-in marker (provenance only)",
+FILES = {  # (layout, file) -> role
+    ("published", "music0003/Track 2.wav"): "test track",
+    ("published", "speech0001/Track 12.wav"): "training source track",
+    ("published", "music0001/Sync.wav"): "mocap start signal (not read)",
+    ("published", "speech0003/speech0003_gt.csv"): "test ground truth",
+    ("published", "music0002/music0002_gt.csv"): "training ground truth",
+    ("published", ".perloc-luvira-sim.json"): "stand-in marker (provenance only)",
+    ("r-sfs", "music0001/info.json"): "training info.json",
+    ("r-sfs", "speech0003/gt_positions.csv"): "test ground truth",
 }
 # outcomes that must happen whatever the random draw; others may go either way
 ALWAYS = {
-    **{(f, how): "error" for f in FILES if f.endswith(".wav")
+    **{(f, how): "error" for _, f in FILES if f.endswith(".wav") and "Sync" not in f
        for how in ("truncate", "wrong_header", "wrong_encoding")},
     **{("music0001/info.json", how): "error"
        for how in ("truncate", "wrong_header", "wrong_encoding")},
-    **{(f, "wrong_encoding"): "error" for f in FILES if f.endswith(".csv")},
-    **{(".perloc-luvira-sim.json", how): "same" for how in CORRUPTIONS},
+    **{(f, "wrong_encoding"): "error" for _, f in FILES if f.endswith(".csv")},
+    **{(f, how): "same" for f in (".perloc-luvira-sim.json", "music0001/Sync.wav")
+       for how in CORRUPTIONS},
 }
 
 
@@ -65,8 +70,13 @@ def read_everything(root: Path) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def reference(luvira_smoke) -> tuple[str, str]:
-    return read_everything(luvira_smoke)
+def roots(luvira_smoke, luvira_smoke_rsfs) -> dict[str, Path]:
+    return {"published": luvira_smoke, "r-sfs": luvira_smoke_rsfs}
+
+
+@pytest.fixture(scope="module")
+def reference(roots) -> dict[str, tuple[str, str]]:
+    return {layout: read_everything(root) for layout, root in roots.items()}
 
 
 def _damaged_copy(original: Path, out: Path, relative: str, how: str, seed: int) -> Path:
@@ -81,10 +91,10 @@ def _damaged_copy(original: Path, out: Path, relative: str, how: str, seed: int)
 
 
 @pytest.mark.parametrize("how", sorted(CORRUPTIONS))
-@pytest.mark.parametrize("relative", list(FILES))
-def test_a_broken_file_is_named_or_harmless(luvira_smoke, reference, tmp_path, relative, how):
+@pytest.mark.parametrize("layout,relative", list(FILES))
+def test_a_broken_file_is_named_or_harmless(roots, reference, tmp_path, layout, relative, how):
     seed = int.from_bytes(hashlib.sha1(f"{relative}|{how}".encode()).digest()[:4], "little")
-    root = _damaged_copy(luvira_smoke, tmp_path / "luvira", relative, how, seed)
+    root = _damaged_copy(roots[layout], tmp_path / "luvira", relative, how, seed)
     try:
         version, fingerprint = read_everything(root)
     except UserError as exc:
@@ -92,9 +102,10 @@ def test_a_broken_file_is_named_or_harmless(luvira_smoke, reference, tmp_path, r
         assert "\n" not in message and str(root / relative) in message, message
         outcome = "error"
     else:
-        if fingerprint == reference[1]:
+        if fingerprint == reference[layout][1]:
             outcome = "same"
         else:  # a valid file with other content: it must not pass as the old data
-            assert version != reference[0], f"{relative} ({how}): data changed, version did not"
+            assert version != reference[layout][0], \
+                f"{relative} ({how}): data changed, version did not"
             outcome = "new version"
     assert ALWAYS.get((relative, how), outcome) == outcome, (relative, how, outcome)

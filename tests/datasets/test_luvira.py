@@ -1,4 +1,5 @@
-"""The LuViRA adapter on the luvira-sim stand-in, and its errors on broken folders."""
+"""The LuViRA adapter on the luvira-sim stand-in (published layout by default, and the
+[R-sfs] layout), and its errors on broken folders."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ def broken(luvira_smoke, tmp_path) -> Path:
     return root
 
 
+@pytest.fixture
+def broken_rsfs(luvira_smoke_rsfs, tmp_path) -> Path:
+    """The same for the stand-in in the [R-sfs] layout."""
+    root = tmp_path / "luvira-rsfs"
+    shutil.copytree(luvira_smoke_rsfs, root, copy_function=os.link)
+    return root
+
+
 def test_reads_the_generated_trajectories(luvira_smoke):
     data = Luvira(luvira_smoke)
     assert data.provenance.kind == "synthetic" and (luvira_smoke / STANDIN_MARKER).is_file()
@@ -39,11 +48,40 @@ def test_reads_the_generated_trajectories(luvira_smoke):
     assert np.allclose(frames.mic_pos[0], np.asarray(LUVIRA_MICS_MM) / 1000, atol=1e-3)
 
 
-def test_all_eight_trajectories_are_96_khz_folders(luvira_smoke):
+def test_all_eight_trajectories_are_96_khz_folders_in_the_published_layout(luvira_smoke):
     assert sorted(p.name for p in luvira_smoke.iterdir() if p.is_dir()) == sorted(TRAJECTORIES)
-    info = json.loads((luvira_smoke / "music0001" / "info.json").read_text())
+    folder = luvira_smoke / "music0001"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["Sync.wav", "music0001_gt.csv", *(f"Track {i}.wav" for i in range(1, 13))])
+    for name in ("Track 12.wav", "Sync.wav"):
+        info = sf.info(str(folder / name))
+        assert (info.samplerate, info.channels, info.subtype) == (96_000, 1, "PCM_16")
+    sync, _ = sf.read(str(folder / "Sync.wav"))
+    assert sync[:960].min() > 0.4 and np.abs(sync[960:]).max() == 0  # 10 ms pulse at 0 s
+    table = pd.read_csv(folder / "music0001_gt.csv")
+    assert list(table.columns) == ["timestamps", "X", "Y", "Z", "Roll", "Pitch", "Yaw",
+                                   "Residual", *(f"Rot[{k}]" for k in range(9))]
+    assert np.allclose(np.diff(table["timestamps"]), 0.01)  # 100 Hz
+
+
+def test_one_room_for_all_eight_trajectories(luvira_smoke):
+    marker = json.loads((luvira_smoke / STANDIN_MARKER).read_text())
+    assert len({t["t60"] for t in marker["trajectories"]}) == 1  # one studio, as in LuViRA
+    assert marker["layout"] == "published"
+
+
+def test_the_r_sfs_layout_of_the_same_stand_in_reads_alike(luvira_smoke, luvira_smoke_rsfs):
+    info = json.loads((luvira_smoke_rsfs / "music0001" / "info.json").read_text())
     assert info["sampling_rate"] == 96_000 and info["number_of_mics"] == 12
-    assert sf.info(str(luvira_smoke / "music0001" / "Track 12.wav")).samplerate == 96_000
+    published, rsfs = Luvira(luvira_smoke), Luvira(luvira_smoke_rsfs)
+    assert rsfs.layouts["music0001"].kind == "r-sfs"
+    assert published.layouts["music0001"].kind == "published"
+    for name in ("music0003", "speech0003"):
+        a, b = published.frames(name), rsfs.frames(name)
+        assert np.array_equal(a.signals, b.signals) and np.array_equal(a.time, b.time)
+        # independent 0.3 mm mocap jitter in each file
+        assert np.allclose(a.position, b.position, atol=3e-3)
+        assert np.allclose(a.mic_pos, b.mic_pos, atol=1e-3)
 
 
 def test_silent_frames_are_dropped(luvira_smoke):
@@ -83,15 +121,15 @@ def _check_fails(root: Path, capsys, needle: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.err
 
 
-def test_malformed_info_json_is_one_error_line(broken, capsys):
-    _replace(broken / "music0001" / "info.json", "{not json")
-    _check_fails(broken, capsys, "music0001/info.json: malformed JSON")
+def test_malformed_info_json_is_one_error_line(broken_rsfs, capsys):
+    _replace(broken_rsfs / "music0001" / "info.json", "{not json")
+    _check_fails(broken_rsfs, capsys, "music0001/info.json: malformed JSON")
 
 
-def test_info_json_with_a_bad_field_is_named(broken, capsys):
-    _replace(broken / "music0001" / "info.json", json.dumps({"sampling_rate": "96k",
-                                                               "number_of_mics": 12}))
-    _check_fails(broken, capsys, "'sampling_rate' must be a positive integer")
+def test_info_json_with_a_bad_field_is_named(broken_rsfs, capsys):
+    _replace(broken_rsfs / "music0001" / "info.json", json.dumps({"sampling_rate": "96k",
+                                                                    "number_of_mics": 12}))
+    _check_fails(broken_rsfs, capsys, "'sampling_rate' must be a positive integer")
 
 
 def test_missing_track_is_named(broken, capsys):
@@ -99,12 +137,21 @@ def test_missing_track_is_named(broken, capsys):
     _check_fails(broken, capsys, "speech0002/Track 7.wav: file not found")
 
 
-def test_csv_with_missing_columns_is_named(broken, capsys):
-    path = broken / "music0002" / "gt_positions.csv"
+def test_csv_with_missing_columns_is_named(broken_rsfs, capsys):
+    path = broken_rsfs / "music0002" / "gt_positions.csv"
     table = pd.read_csv(path).drop(columns=["speaker_z", "mic3_y"])
     path.unlink()
     table.to_csv(path, index=False)
-    _check_fails(broken, capsys, "music0002/gt_positions.csv: missing columns mic3_y, speaker_z")
+    _check_fails(broken_rsfs, capsys,
+                 "music0002/gt_positions.csv: missing columns mic3_y, speaker_z")
+
+
+def test_published_csv_with_a_bad_header_is_named(broken, capsys):
+    path = broken / "music0002" / "music0002_gt.csv"
+    table = pd.read_csv(path).rename(columns={"Residual": "Resid"})
+    path.unlink()
+    table.to_csv(path, index=False)
+    _check_fails(broken, capsys, "music0002/music0002_gt.csv: missing columns Residual")
 
 
 def test_track_at_the_wrong_sample_rate_is_named(broken, capsys):
@@ -112,7 +159,8 @@ def test_track_at_the_wrong_sample_rate_is_named(broken, capsys):
     audio, _ = sf.read(str(path))
     path.unlink()
     sf.write(str(path), audio, 48_000)
-    _check_fails(broken, capsys, "Track 3.wav: sample rate 48000 Hz, expected 96000 Hz")
+    _check_fails(broken, capsys, "Track 3.wav: sample rate 48000 Hz, expected 96000 Hz (the "
+                                 "other tracks)")
 
 
 def test_missing_trajectory_folder_is_named(broken):
@@ -123,7 +171,8 @@ def test_missing_trajectory_folder_is_named(broken):
 
 def test_check_command_lists_the_trajectories(luvira_smoke, capsys):
     result = invoke(capsys, "data", "check", "luvira", "--root", str(luvira_smoke))
-    assert result.code == 0 and "synthetic" in result.out and result.out.count("music000") == 4
+    assert result.code == 0 and "synthetic" in result.out and result.out.count("music000") == 8
+    assert result.out.count("published") == 8 and "music0001_gt.csv" in result.out
 
 
 def test_training_mixes_recorded_and_simulated_frames(luvira_smoke, session_cache):
