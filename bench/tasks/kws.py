@@ -59,7 +59,7 @@ PROFILES = {
         "the batch/512 scaling (8x the paper's, for a 50x shorter schedule), MHAtt-RNN with 64 GRU units "
         "(360 steps), DS-CNN with 64 filters and a 2x2 first stride (600 steps, lr 3e-3): "
         "minutes of training where the paper spends 12M examples",
-        grid={}, dataset={"size": "default"}, batch_size=256,
+        grid={}, dataset={"size": "default"}, batch_size=256, seeds=(0, 1, 2),
         train={"epochs": 12, "steps_per_epoch": 30, "batch_size": 128, "lr": 1e-3,
                "warmup_epochs": 2,
                "per_method": {**{name: {"epochs": 16, "lr": 8e-3}
