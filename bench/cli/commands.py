@@ -39,10 +39,13 @@ def _quiet(_: str) -> None:
     pass
 
 
-def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str]) -> list[str]:
-    """Canonical method names for the task (its defaults when none are given)."""
+def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str],
+                    profile: str | None = None) -> list[str]:
+    """Canonical method names for the task; when none are given, the ``profile``'s methods,
+    else the task's defaults."""
     task = TASKS.get(task_name)
-    names = [METHODS.canonical(m) for m in methods] or list(task.default_methods)
+    defaults = task.profile(profile).methods if profile else ()
+    names = [METHODS.canonical(m) for m in methods] or list(defaults or task.default_methods)
     for name in names:
         task.check_method(METHODS.get(name).card, "-m")
     return names
@@ -104,7 +107,7 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
 
     workspace = Workspace.from_env()
     sweep = sweep or SweepOptions(seeds=None if seed is None else (seed,))
-    names = resolve_methods(task_name, methods)
+    names = resolve_methods(task_name, methods, profile)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
     spec = TASKS.get(task_name).profile(profile)
     for name in names:
@@ -182,7 +185,7 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
     spec = task.profile(profile)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
     out = []
-    for name in resolve_methods(task_name, methods):
+    for name in resolve_methods(task_name, methods, profile):
         cls = METHODS.get(name)
         if cls.card.kind != "learned":
             raise UserError(f"-m {name}: a {cls.card.kind} method has nothing to train")
