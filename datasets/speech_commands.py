@@ -17,13 +17,13 @@ changed data; the lists are parsed and checked whenever the version is computed.
 Tasks: ``12`` = the ten wanted words + ``_silence_`` + ``_unknown_`` (label order of
 kws_streaming: silence 0, unknown 1, then yes, no, up, down, left, right, on, off, stop, go),
 with ceil(10 %) of the split's wanted-word clips added as silence (an all-zero clip) and as
-unknown (other words, shuffled with a fixed seed); ``35`` = every v2 word.
+unknown (other words), drawn exactly as kws_streaming does (:func:`twelve_class_index`);
+``35`` = every v2 word.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 import re
 from dataclasses import dataclass
@@ -51,6 +51,10 @@ STANDIN_MARKER = ".perloc-speech-commands-tts.json"
 MAX_PER_CLASS = 2**27 - 1
 SPLIT_SEED = 59185
 LOADER_VERSION = "speech-commands-loader-2"
+# Part of the 12-class version only: how the silence/unknown entries are drawn and ordered
+# (-2: one generator over the three splits in kws_streaming's order).
+TWELVE_CLASS_DRAW = "kws-streaming-draw-2"
+DRAW_ORDER = ("validation", "testing", "training")  # kws_streaming's set_index loops
 _NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
 SPLITS = {"validation_list.txt": "validation", "testing_list.txt": "testing"}
 
@@ -71,6 +75,53 @@ def which_set(filename: str, validation: float = 10.0, testing: float = 10.0) ->
 class Entry:
     path: Path | None  # None: a silence entry (all-zero clip)
     label: str
+
+
+def ten_percent(n: int) -> int:
+    """ceil(n * 10 / 100) in integers, kws_streaming's ``int(math.ceil(n * 10.0 / 100))``."""
+    return -(-n * 10 // 100)
+
+
+def glob_order(paths: list[Path]) -> list[Path]:
+    """The clips in the order kws_streaming's ``gfile.Glob(<root>/*/*.wav)`` lists them, on a
+    file system that lists directories sorted: word folder by folder, files by name.
+
+    TF's glob is a breadth-first walk in ``readdir`` order (``GetMatchingPaths`` in
+    ``file_system_helper.cc``, unsorted, so on ext4 it follows the directory hash and no two
+    machines need agree); sorting is the only order that can be reproduced. For Speech Commands
+    names (lower-case word folders, ``<hex>_nohash_<k>.wav``) it equals sorting the full paths.
+    """
+    return sorted(paths, key=lambda p: (p.parent.name, p.name))
+
+
+def twelve_class_index(files: list[Path], split_of: dict[Path, str],
+                       seed: int = SPLIT_SEED) -> dict[str, list[Entry]]:
+    """Every split's 12-class entries, drawn as kws_streaming ``prepare_data_index`` does.
+
+    One generator seeded once (``random.seed(59185)``) serves all three splits. ``files`` (in
+    :func:`glob_order`) go to their split's known list (the ten wanted words) or unknown list
+    (every other word), keeping that order. Then for validation, testing, training in turn:
+    append ceil(10 % of n_known) silence entries, shuffle the split's unknowns and append the
+    first ceil(10 % of n_known). Last, shuffle the validation, testing and training lists, in
+    that order, with the same generator.
+    """
+    rng = random.Random(seed)  # the same Mersenne Twister stream as random.seed + random.shuffle
+    index: dict[str, list[Entry]] = {split: [] for split in DRAW_ORDER}
+    unknown: dict[str, list[Entry]] = {split: [] for split in DRAW_ORDER}
+    for path in files:
+        word = path.parent.name.lower()
+        if word in WANTED:
+            index[split_of[path]].append(Entry(path, word))
+        else:
+            unknown[split_of[path]].append(Entry(path, UNKNOWN))
+    for split in DRAW_ORDER:
+        extra = ten_percent(len(index[split]))
+        index[split].extend([Entry(None, SILENCE)] * extra)
+        rng.shuffle(unknown[split])
+        index[split].extend(unknown[split][:extra])
+    for split in DRAW_ORDER:
+        rng.shuffle(index[split])
+    return index
 
 
 def _list_lines(path: Path) -> list[tuple[int, str]]:
@@ -132,7 +183,7 @@ class SpeechCommands:
     @cached_property
     def files(self) -> list[Path]:
         found = []
-        for path in sorted(self.root.glob("*/*.wav")):
+        for path in glob_order(list(self.root.glob("*/*.wav"))):
             if path.parent.name == BACKGROUND:
                 continue
             if not _NAME.match(path.name):
@@ -167,7 +218,8 @@ class SpeechCommands:
         class task); the lists are parsed and checked first."""
         self.split_of  # noqa: B018  (a bad list is reported whatever the caches hold)
         sources = [*self.files, *self.list_files, *self.background_files]
-        return self.digests.version(self.root, sources, (LOADER_VERSION, self.task))
+        draw = (TWELVE_CLASS_DRAW,) if self.task == "12" else ()
+        return self.digests.version(self.root, sources, (LOADER_VERSION, self.task, *draw))
 
     @cached_property
     def provenance(self) -> Provenance:
@@ -200,21 +252,17 @@ class SpeechCommands:
         """The split's examples in a fixed shuffled order (12-class: with silence/unknown)."""
         if split not in ("training", "validation", "testing"):
             raise UserError(f"unknown split {split!r} (training, validation, testing)")
-        files = [p for p in self.files if self.split_of[p] == split]
-        if self.task == "35":
-            missing = sorted(set(V2_WORDS) - set(self.words))
-            if missing:
-                raise UserError(f"{self.root}: the 35-class task needs v2 words; missing "
-                                f"{', '.join(missing[:5])}")
-            return [Entry(p, p.parent.name) for p in files]
-        rng = random.Random(SPLIT_SEED)
-        known = [Entry(p, p.parent.name) for p in files if p.parent.name in WANTED]
-        others = [Entry(p, UNKNOWN) for p in files if p.parent.name not in WANTED]
-        extra = math.ceil(0.1 * len(known))
-        rng.shuffle(others)
-        out = known + [Entry(None, SILENCE)] * extra + others[:extra]
-        rng.shuffle(out)
-        return out
+        if self.task == "12":
+            return list(self._twelve_class[split])
+        missing = sorted(set(V2_WORDS) - set(self.words))
+        if missing:
+            raise UserError(f"{self.root}: the 35-class task needs v2 words; missing "
+                            f"{', '.join(missing[:5])}")
+        return [Entry(p, p.parent.name) for p in self.files if self.split_of[p] == split]
+
+    @cached_property
+    def _twelve_class(self) -> dict[str, list[Entry]]:
+        return twelve_class_index(self.files, self.split_of)
 
     def load(self, entry: Entry) -> np.ndarray:
         """The clip as float32 [16000]: zero-padded or cut; silence is all zeros."""

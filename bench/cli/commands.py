@@ -17,6 +17,7 @@ from tabulate import tabulate
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
+from perloc.bench.core.task import Profile
 from perloc.bench.report import leaderboard, regress
 from perloc.bench.run.driver import SweepOutcome
 from perloc.bench.run.evaluate import (
@@ -38,10 +39,13 @@ def _quiet(_: str) -> None:
     pass
 
 
-def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str]) -> list[str]:
-    """Canonical method names for the task (its defaults when none are given)."""
+def resolve_methods(task_name: str, methods: tuple[str, ...] | list[str],
+                    profile: str | None = None) -> list[str]:
+    """Canonical method names for the task; when none are given, the ``profile``'s methods,
+    else the task's defaults."""
     task = TASKS.get(task_name)
-    names = [METHODS.canonical(m) for m in methods] or list(task.default_methods)
+    defaults = task.profile(profile).methods if profile else ()
+    names = [METHODS.canonical(m) for m in methods] or list(defaults or task.default_methods)
     for name in names:
         task.check_method(METHODS.get(name).card, "-m")
     return names
@@ -76,7 +80,7 @@ def results_table(task_name: str, records: list[RunRecord]) -> str:
 class SweepOptions:
     """How ``bench run`` spreads its cells: seeds, condition chunks, executor, re-run."""
 
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] | None = None  # None: the profile's seeds
     split: tuple[str, ...] = ()
     executor: str = "local"
     jobs: int = 1
@@ -86,7 +90,12 @@ class SweepOptions:
     gpus_per_cell: float = 0.0
 
 
-def run_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,
+def sweep_seeds(sweep: SweepOptions, spec: Profile) -> list[int]:
+    """The seeds a sweep runs: the explicit ones (--seed / --seeds), else the profile's."""
+    return list(sweep.seeds if sweep.seeds is not None else spec.seeds)
+
+
+def run_methods(task_name: str, methods, *, profile: str = "default", seed: int | None = None,
                 where: dict | None = None, overrides=(), data_root: Path | None = None,
                 publish: bool = False, progress: bool = False, say: Say = _quiet,
                 sweep: SweepOptions | None = None) -> SweepOutcome:
@@ -97,8 +106,8 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     from perloc.bench.run.executors import make_executor
 
     workspace = Workspace.from_env()
-    sweep = sweep or SweepOptions(seeds=(seed,))
-    names = resolve_methods(task_name, methods)
+    sweep = sweep or SweepOptions(seeds=None if seed is None else (seed,))
+    names = resolve_methods(task_name, methods, profile)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
     spec = TASKS.get(task_name).profile(profile)
     for name in names:
@@ -114,14 +123,15 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     if hasattr(executor, "start"):
         executor.start()
     start = time.perf_counter()
-    cells = plan(task_name, names, profile=profile, seeds=list(sweep.seeds), where=where or {},
+    seeds = sweep_seeds(sweep, spec)
+    cells = plan(task_name, names, profile=profile, seeds=seeds, where=where or {},
                  split=sweep.split, overrides=overrides, data_root=data_root,
                  workspace=workspace, progress=progress)
     say(f"{task_name}/{profile}: {len(cells)} cells planned, datasets ready in "
         f"{time.perf_counter() - start:.1f} s")
     mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=say)  # after the checks,
     # before any cell: the store is whole (rebuilt from the records if need be)
-    command = {"methods": names, "seeds": list(sweep.seeds), "split": list(sweep.split),
+    command = {"methods": names, "seeds": seeds, "split": list(sweep.split),
                "where": {k: list(v) for k, v in (where or {}).items()}, "overrides": overrides}
     outcome = execute(cells, executor, workspace, rerun=sweep.rerun, command=command, say=say,
                       progress=progress)
@@ -175,7 +185,7 @@ def train_methods(task_name: str, methods, *, profile: str = "default", seed: in
     spec = task.profile(profile)
     overrides = parse_overrides(overrides) if not isinstance(overrides, dict) else overrides
     out = []
-    for name in resolve_methods(task_name, methods):
+    for name in resolve_methods(task_name, methods, profile):
         cls = METHODS.get(name)
         if cls.card.kind != "learned":
             raise UserError(f"-m {name}: a {cls.card.kind} method has nothing to train")

@@ -76,7 +76,8 @@ def methods_cmd(task_name: str | None) -> None:
               help="Method name or package.module:NAME reference (repeatable); default: the "
                    "task's.")
 @click.option("--profile", default="default", show_default=True, help="smoke | default | paper")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=None, type=int,
+              help="One seed (default: the profile's seeds, e.g. 0,1,2 for kws default).")
 @click.option("--seeds", default=None, help="Seed range LO:HI (inclusive) or list a,b,c; overrides --seed.")
 @click.option("-w", "--where", "conditions", multiple=True,
               help="Condition selection COND=LO:HI or COND=a,b (e.g. mics=5:9, setup=1_a); "
@@ -108,7 +109,8 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
     """
     from perloc.bench.cli.commands import SweepOptions, results_table, run_methods
 
-    options = SweepOptions(seeds=parse_seeds(seeds) if seeds else (seed,), split=split,
+    explicit = parse_seeds(seeds) if seeds else (None if seed is None else (seed,))
+    options = SweepOptions(seeds=explicit, split=split,
                            executor=executor, jobs=jobs, address=address, rerun=rerun,
                            cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
     outcome = run_methods(task_name, methods, profile=profile,

@@ -29,6 +29,8 @@ class Profile:
     torch_threads: int | None = None
     train: dict[str, Any] = field(default_factory=dict)  # epochs, steps_per_epoch, batch_size, lr, data
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # profile's method sizes
+    seeds: tuple[int, ...] = (0,)  # what `bench run` runs when neither --seed nor --seeds is given
+    methods: tuple[str, ...] = ()  # what `bench run` runs without -m (empty: the task's defaults)
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,9 @@ class SeedSummary:
     """Mean, sample std and t-based 95% CI of the mean over n seeds.
 
     mean = (1/n) sum x_s;  std = sqrt(sum (x_s - mean)^2 / (n - 1));
-    CI = mean -+ t_{0.975, n-1} * std / sqrt(n).
+    half_width = t_{0.975, n-1} * std / sqrt(n)  (scipy.stats.t.ppf);
+    CI = mean -+ half_width. Paper III's "mean ± x" over 3 runs is this half-width (a 95% CI),
+    not the std: e.g. 90, 92, 94 give std 2 and half-width 4.303 * 2 / sqrt(3) = 4.968.
     """
 
     mean: float
@@ -132,6 +134,10 @@ class SeedSummary:
     ci_low: float
     ci_high: float
     n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci_high - self.ci_low) / 2
 
 
 def seed_summary(values: list[float]) -> SeedSummary:

@@ -197,8 +197,11 @@ def _arrow(metric: dict) -> str:
 
 
 def score_cell(row: Row, metric: str, table: str, with_ci: bool, cell: str = "") -> str:
-    """One seed: ``value [ci_low, ci_high]`` (bootstrap); several: ``mean ± std [t-CI] (n)``;
-    ``N/A (x% failed)`` where the method has no score (in the ranking ``cell``)."""
+    """One seed: ``value [ci_low, ci_high]`` (bootstrap); several seeds:
+    ``mean ± std sd, ± h [ci_low, ci_high] (n=k)`` with h = t_{0.975, n-1} * std / sqrt(n) the
+    half-width of the 95% t-CI of the mean (:class:`~perloc.bench.report.base.SeedSummary`),
+    the number to set beside a paper's "± 95% CI over n runs"; ``N/A (x% failed)`` where the
+    method has no score (in the ranking ``cell``)."""
     values = row.values(metric, table)
     if not values:
         failure = row.failure(cell or "overall")
@@ -211,8 +214,8 @@ def score_cell(row: Row, metric: str, table: str, with_ci: bool, cell: str = "")
     summary = seed_summary(values)
     if not with_ci:
         return f"{summary.mean:.2f} ± {summary.std:.2f}"
-    return (f"{summary.mean:.2f} ± {summary.std:.2f} [{summary.ci_low:.2f}, "
-            f"{summary.ci_high:.2f}] (n={summary.n})")
+    return (f"{summary.mean:.2f} ± {summary.std:.2f} sd, ± {summary.half_width:.2f} "
+            f"[{summary.ci_low:.2f}, {summary.ci_high:.2f}] (n={summary.n})")
 
 
 def section_rows(board: dict[str, Any], key: str, task: TaskSpec
@@ -229,8 +232,8 @@ def section_rows(board: dict[str, Any], key: str, task: TaskSpec
     unit = board.get("example_unit", "example")
     header = ["rank", "method", *(["seeds"] if multi else []),
               f"{primary['name']} {_arrow(primary)} "
-              + ("(mean ± std [95% t-CI] over seeds; one seed: bootstrap 95% CI)" if multi
-                 else "(95% CI)"),
+              + ("(over seeds: mean ± sample sd, ± half-width [bounds] of the 95% t-CI of "
+                 "the mean; one seed: value [bootstrap 95% CI])" if multi else "(95% CI)"),
               *[f"{m['name']} {_arrow(m)}" for m in others],
               *([f"{primary['name']} all cells"] if cell else []),
               *(["failed %"] if failures else []), *extra_header,
@@ -277,6 +280,13 @@ def _test_size(dataset: dict[str, Any]) -> str:
     return ", ".join(sizes) or "size not recorded"
 
 
+SEEDS_NOTE = ("Rows over several seeds: `± sd` is the sample standard deviation of the seeds' "
+              "scores; `± h [low, high]` is the 95% t-interval of their mean, h = "
+              "t(0.975, n-1) · sd / √n: the same kind of interval as a paper's \"± 95% CI over "
+              "n runs\", so h is the number to set beside it (the bootstrap CI of one seed "
+              "resamples test examples and is not).")
+
+
 def _notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
     lines = []
     if board.get("headline_slice"):
@@ -286,6 +296,8 @@ def _notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
     note = section.get("resampling_note") or ""
     lines.append(f"Bootstrap CIs resample {unit if unit != 'example' else 'examples'}"
                  + (f" ({note})." if note and unit != "example" else "."))
+    if any(len(row.ok) > 1 for row in rows):
+        lines.append(SEEDS_NOTE)
     for row in rows:
         cells = sorted({c for e in row.ok for c in e.get("excluded_cells", [])})
         if cells:

@@ -38,6 +38,12 @@ DEFAULT_SIZES = _sizes({"depth": 6, "precision": "bf16"}, {"rnn_units": 64},
 # bf16 autocast pays off from KWT-2 up; at d = 64 it is slower here (bench perf kws: KWT-1
 # 0.68x, KWT-3 1.27x on 2 cores), so the KWT-1 rows train in fp32
 DEFAULT_SIZES["kwt-1"] = DEFAULT_SIZES["kwt-1-distill"] = {"depth": 6, "precision": "fp32"}
+# CPU time of one training step of 128 on one thread (process time, this 2-core host): KWT-1
+# 0.60 s, KWT-2 1.34 s, KWT-3 2.41 s at 6 layers but 1.20 s at 3, so KWT-3 gets 3 layers and
+# its rows cost what KWT-2's do (distilled rows add the MHAtt-RNN forward, about 0.1 s)
+DEFAULT_SIZES["kwt-3"] = DEFAULT_SIZES["kwt-3-distill"] = {"depth": 3, "precision": "bf16"}
+DEFAULT_METHODS = ("kwt-1", "kwt-1-distill", "kwt-2", "kwt-2-distill", "kwt-3", "kwt-3-distill",
+                   "mhatt-rnn", "ds-cnn")
 
 PROFILES = {
     "smoke": Profile(
@@ -54,12 +60,17 @@ PROFILES = {
     ),
     "default": Profile(
         "default", "speech-commands-tts (150 TTS speakers x 2 takes of the 35 v2 words, small "
-        "rooms, background noise); KWTs with the paper widths and 6 layers (KWT-1 in fp32, "
-        "KWT-2/3 under bf16 autocast) trained for 480 steps of 128 at a peak lr of 2e-3 after "
-        "the batch/512 scaling (8x the paper's, for a 50x shorter schedule), MHAtt-RNN with 64 GRU units "
-        "(360 steps), DS-CNN with 64 filters and a 2x2 first stride (600 steps, lr 3e-3): "
-        "minutes of training where the paper spends 12M examples",
-        grid={}, dataset={"size": "default"}, batch_size=256,
+        "rooms, background noise), seeds 0, 1, 2; KWT-1, KWT-2, KWT-3 and their distilled "
+        "variants (teacher: the MHAtt-RNN row of the same seed) with the paper widths (d 64 / "
+        "128 / 192, mlp 256 / 512 / 768, 1 / 2 / 3 heads) but 6 layers for KWT-1/2 and 3 for "
+        "KWT-3 (the paper: 12), KWT-1 in fp32 and KWT-2/3 under bf16 autocast, trained for 480 "
+        "steps of 128 at a peak lr of 2e-3 after the batch/512 scaling (8x the paper's, for a "
+        "50x shorter schedule); MHAtt-RNN with 64 GRU units (360 steps of 128, lr 1e-3, fp32); "
+        "DS-CNN "
+        "with 64 filters, 4 blocks and a 2x2 first stride (600 steps of 128, lr 3e-3, fp32): "
+        "minutes of training per row where the paper spends 12M examples",
+        grid={}, dataset={"size": "default"}, batch_size=256, seeds=(0, 1, 2),
+        methods=DEFAULT_METHODS,
         train={"epochs": 12, "steps_per_epoch": 30, "batch_size": 128, "lr": 1e-3,
                "warmup_epochs": 2,
                "per_method": {**{name: {"epochs": 16, "lr": 8e-3}
