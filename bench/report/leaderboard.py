@@ -134,10 +134,22 @@ def _board_header(board: dict[str, Any], task: TaskSpec) -> dict[str, Any]:
                 headline_slice=task.headline_slice, example_unit=task.example_unit)
 
 
+def _fill_headline(board: dict[str, Any]) -> None:
+    """Entries recorded before the task ranked on its headline cell get that cell's point
+    values (kept in ``slices``) as ``headline_scores``, without CIs (those need the examples)."""
+    cell = board.get("headline_slice")
+    for section in board.get("sections", {}).values():
+        for entry in section["entries"]:
+            if cell and not entry.get("headline_scores") and cell in entry.get("slices", {}):
+                entry["headline_scores"] = {k: {"value": v}
+                                            for k, v in entry["slices"][cell].items()}
+
+
 def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]) -> dict[str, Any]:
     """Put ``records`` into their sections; entries on another dataset version or scored by
     another scoring version are dropped."""
     board = _board_header(board, task)
+    _fill_headline(board)
     sections = dict(board.get("sections", {}))
     for record in records:
         key = section_key(record.profile, record.dataset["provenance"]["kind"])
@@ -208,6 +220,8 @@ def score_cell(row: Row, metric: str, table: str, with_ci: bool, cell: str = "")
         return "N/A" + (f" ({failure:.0%} failed)" if failure else "")
     if len(values) == 1:
         score = row.ok[0][table][metric]
+        if with_ci and "ci_low" not in score:
+            return f"{score['value']:.2f} (no CI: older record)"
         if with_ci:
             return f"{score['value']:.2f} [{score['ci_low']:.2f}, {score['ci_high']:.2f}]"
         return f"{score['value']:.2f}"
