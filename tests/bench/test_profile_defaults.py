@@ -31,5 +31,5 @@ def test_kws_default_runs_every_kwt_size_and_its_distilled_variant():
         assert set(resolve_methods(name, (), "smoke")) == set(task.default_methods)
         assert resolve_methods(name, ("kwt-2",), "default") == ["kwt-2"]  # -m wins
         text = task.profile("default").description
-        assert all(word in text for word in ("seeds 0, 1, 2", "3 for KWT-3", "480 steps",
+        assert all(word in text for word in ("seeds 0, 1, 2", "2 for KWT-3", "480 steps",
                                              "bf16", "d 64 / 128 / 192"))
