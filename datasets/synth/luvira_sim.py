@@ -29,6 +29,13 @@ or, with ``layout="r-sfs"``, in the [R-sfs] layout (``info.json``, ``Track 1..12
   signal is cut into Hann-windowed blocks of 4096 with hop 2048 (the windows sum to one), each
   block is convolved with its RIRs and the results are added, so the position moves smoothly
   between block centres. Block centres sit at frame centres of the loader's default hop.
+* The carrier's body (Paper VII: "the body can occlude paths"): a vertical cylinder of radius
+  ``BODY_RADIUS`` whose axis stands ``BODY_BEHIND`` behind the loudspeaker, opposite the
+  walking direction. For a microphone whose straight path from the loudspeaker crosses it, the
+  direct sound is attenuated by ``BODY_SHADOW_DB`` (rir - (1 - g) * direct, the direct part
+  being the same pyroomacoustics image at order 0) while the reflections arrive unchanged.
+* Noisy microphones 7 and 9 (LuViRA's known issue): in a random ``NOISY_FRACTION`` of the
+  one-second stretches, white noise at U[0, 10] dB SNR of the track's active level.
 * Output: sensor noise 45 dB below each track's active level, upsampled 16 -> 96 kHz
   (``resample_poly``), one gain per track, written as 16-bit WAV. Motion capture in millimetres
   with 0.3 mm jitter and a few occluded (empty) rows; the loudspeaker's orientation (yaw =
@@ -64,7 +71,7 @@ from . import librispeech_tts
 from .music import render_music
 from .staging import write_folder
 
-GENERATOR_VERSION = 6  # 4: published layout; 5: broadband music; 6: one T60 for all
+GENERATOR_VERSION = 7  # 4: published layout; 5: broadband music; 6: one T60; 7: body, mics 7/9
 LAYOUTS = ("published", "r-sfs")
 SIM_RATE = 16_000
 FILE_RATE = 96_000
@@ -77,6 +84,11 @@ MICS_M = np.asarray(LUVIRA_MICS_MM) / 1000.0
 # The room's corner in the mocap frame: the array's x/y extent centred in the 7 x 8 m floor.
 ROOM_ORIGIN = simulation_room_origin(MICS_M)
 WALK_MARGIN = 0.3  # metres inside the microphones' x/y extent
+BODY_RADIUS = 0.2  # m: the carrier's torso as a vertical cylinder
+BODY_BEHIND = 0.3  # m: torso axis behind the loudspeaker, against the walking direction
+BODY_SHADOW_DB = 15.0  # direct-sound attenuation through the torso
+NOISY_MICS = (7, 9)  # 1-based tracks
+NOISY_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -149,16 +161,58 @@ def render_moving(signal: np.ndarray, path: np.ndarray, ahead: np.ndarray, t60: 
     requests = [RirRequest(_room(p, p + MIC_OFFSET * ahead), tuple(float(v) for v in p - ROOM_ORIGIN),
                            t60) for p in pos]
     rirs = bank.get_many(requests, progress=progress)
+    direct = bank.get_many([RirRequest(r.room, r.source, 0.0) for r in requests])
+    body = _body_axes(path, t, pos)
+    gain = 1 - 10 ** (-BODY_SHADOW_DB / 20)
     window = np.hanning(2 * BLOCK + 1)[:-1]  # periodic Hann: shifted copies sum to one
     out = np.zeros((12, n + 4 * BLOCK + max(r.shape[1] for r in rirs)), dtype=np.float64)
     padded = np.concatenate([np.zeros(2 * BLOCK), signal, np.zeros(4 * BLOCK)])
-    for c, rir in zip(centres, rirs, strict=True):
+    for k, (c, rir) in enumerate(zip(centres, rirs, strict=True)):
+        rir = rir.astype(np.float64)
+        for m in np.flatnonzero(shadowed(pos[k], body[k], MICS_M)):
+            rir[m, : direct[k].shape[1]] -= gain * direct[k][m]
         start = c - BLOCK  # block covers [c - BLOCK, c + BLOCK)
         block = padded[start + 2 * BLOCK: start + 4 * BLOCK] * window
-        wet = fftconvolve(rir.astype(np.float64), block[None, :], axes=1)
+        wet = fftconvolve(rir, block[None, :], axes=1)
         lo = max(start, 0)
         out[:, lo: start + wet.shape[1]] += wet[:, lo - start:]
     return out[:, :n]
+
+
+def _body_axes(path: np.ndarray, t: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Torso axis (x, y) per block: ``BODY_BEHIND`` behind the loudspeaker, against the
+    walking direction (the mocap path's velocity at the block time)."""
+    times = np.arange(len(path)) / MOCAP_RATE
+    velocity = np.stack([np.interp(t, times, np.gradient(path[:, a], times)) for a in range(2)], 1)
+    norm = np.linalg.norm(velocity, axis=1, keepdims=True)
+    heading = np.where(norm > 1e-6, velocity / np.maximum(norm, 1e-6), [1.0, 0.0])
+    return pos[:, :2] - BODY_BEHIND * heading
+
+
+def shadowed(speaker: np.ndarray, axis: np.ndarray, mics: np.ndarray) -> np.ndarray:
+    """Microphones whose straight path from ``speaker`` passes through the torso: the x/y
+    segment speaker -> mic comes within ``BODY_RADIUS`` of ``axis`` (the torso stands from the
+    floor to above every microphone and the loudspeaker, so height never clears it).
+
+    >>> shadowed(np.array([0., 0, 1]), np.array([0.3, 0]), np.array([[2., 0, 1], [-2, 0, 1]]))
+    array([ True, False])
+    """
+    d = mics[:, :2] - speaker[:2]
+    along = np.clip(((axis - speaker[:2]) @ d.T) / np.maximum((d * d).sum(1), 1e-12), 0, 1)
+    nearest = speaker[:2] + along[:, None] * d
+    return (np.linalg.norm(nearest - axis, axis=1) < BODY_RADIUS) & (along > 0)
+
+
+def noisy_stretches(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """White noise at U[0, 10] dB SNR in a random ``NOISY_FRACTION`` of the 1-s stretches."""
+    active = np.percentile(np.abs(track), 95) + 1e-12
+    out = track.copy()
+    for start in range(0, len(track), SIM_RATE):
+        if rng.random() < NOISY_FRACTION:
+            stop = min(start + SIM_RATE, len(track))
+            level = active * 10 ** (-rng.uniform(0, 10) / 20)
+            out[start:stop] += level * rng.standard_normal(stop - start)
+    return out
 
 
 def _quantise(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -238,6 +292,8 @@ def write_trajectory(folder: Path, name: str, size: SimSize, corpus: LibriSpeech
     mics = render_moving(signal.astype(np.float64), path, ahead, t60, bank, progress)
     folder.mkdir(parents=True)
     for i, track in enumerate(mics, start=1):
+        if i in NOISY_MICS:
+            track = noisy_stretches(track, rng)
         quantised = _quantise(track, rng)
         sf.write(folder / f"Track {i}.wav", quantised, FILE_RATE, subtype="PCM_16")
     if layout == "published":
