@@ -30,6 +30,12 @@ def test_smoke_run_writes_records_mlflow_and_leaderboard(capsys, workspace):
     markdown = (workspace / "leaderboards" / "tdoa.md").read_text()
     assert "smoke profile, synthetic data" in markdown
     assert "Reported in the papers (not reproduced here)" in markdown and "15.21" in markdown
+    # Paper V's headline is T60 0.2 s over the SNRs: the board ranks on that cell
+    assert "Ranked on the cell `t60=0.2`" in markdown
+    at_02 = {r["method"]: r["slices"]["t60=0.2"]["mae_cm"]["value"] for r in printed}
+    table = markdown.split("smoke profile, synthetic data")[1]
+    first = min(at_02, key=at_02.get)
+    assert table.index(f"| 1      | {first}") < table.index(f"| 2      | {max(at_02, key=at_02.get)}")
 
 
 def test_mlflow_holds_params_metrics_slices_and_the_record(capsys, workspace):
