@@ -73,7 +73,7 @@ def test_seeds_aggregate_to_mean_std_and_t_interval(capsys, workspace):
     mean = sum(values) / 3
     std = (sum((v - mean) ** 2 for v in values) / 2) ** 0.5
     assert f"{mean:.2f} ± {std:.2f}" in row and "(n=3)" in row
-    assert "mean ± std" in markdown
+    assert "mean ± sample sd" in markdown and "95% t-CI of the mean" in markdown
 
 
 def test_an_unexpected_exception_is_one_line_with_the_traceback_in_a_log(capsys, workspace,
