@@ -19,7 +19,7 @@ from perloc.bench.report.base import Report, Row
 def curve(entry: dict, metric: str) -> tuple[list[int], list[float]] | None:
     """(steps, values) of ``metric`` in a board entry's series, or None."""
     series = entry.get("series") or {}
-    values, per = series.get(metric), series.get("steps_per_epoch", [0])[0]
+    values, per = series.get(metric), int(series.get("steps_per_epoch", [0])[0])
     if not values or not per:
         return None
     return [per * (i + 1) for i in range(len(values))], list(values)
@@ -71,8 +71,7 @@ class TrainingCurves(Report):
         header = ["method", "steps trained", f"best {self.label}", "at step"]
         if floor is not None:
             header.append(f"first step beating {self.floor} ({floor:.2f})")
-        lines = [f"Validation curves (first seed): ![curves]({self._png(board, section)})", "",
-                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for name, (steps, values) in curves.items():
             top = best(values)
             cells = [name, str(steps[-1]), f"{top:.2f}", str(steps[values.index(top)])]
@@ -80,7 +79,8 @@ class TrainingCurves(Report):
                 hit = first_below(steps, values, floor, self.lower_is_better)
                 cells.append("never" if hit is None else str(hit))
             lines.append("| " + " | ".join(cells) + " |")
-        return lines
+        return [f"Validation curves (first seed): ![curves]({self._png(board, section)})",
+                "\n".join(lines)]
 
     def publish(self, board: dict, section: dict, rows: list[Row], folder: Path) -> list[str]:
         from perloc.bench.report.plots import plot_curves
