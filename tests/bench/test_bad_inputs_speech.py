@@ -23,9 +23,13 @@ def _snapshot(workspace):
 
 
 def _random_test_clip(root):
-    """A test clip overwritten by as many random bytes (same size: a path-and-size version
+    """A test clip of a wanted word (the 12-class task reads every one; an unknown-word clip
+    may not be drawn) overwritten by as many random bytes (same size: a path-and-size version
     would not change)."""
-    rel = (root / "testing_list.txt").read_text().splitlines()[0]
+    from perloc.datasets.speech_commands import WANTED
+
+    rel = next(line for line in (root / "testing_list.txt").read_text().splitlines()
+               if line.split("/")[0] in WANTED)
     path = root / rel
     path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
     return str(path), "cannot decode audio"
