@@ -52,6 +52,9 @@ class Method(Protocol):
     def predict(self, batch: Batch) -> Batch: ...
 
 
+RECIPE_KEYS = ("epochs", "steps_per_epoch", "batch_size", "lr")  # the common FitContext fields
+
+
 @dataclass
 class FitContext:
     """What the runner hands a learned method's ``fit``: budget, seed, checkpoint, callbacks.

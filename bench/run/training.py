@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.protocols import FitContext
+from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 from perloc.bench.core.registry import METHODS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
 from perloc.bench.run.params import build_params
 from perloc.bench.store.workspace import Workspace
 from perloc.methods.training import TRAINING_VERSION, load_checkpoint
-
-RECIPE_KEYS = ("epochs", "steps_per_epoch", "batch_size", "lr")
 
 
 def resolve_params(cls, spec: Profile, overrides: dict | None = None):

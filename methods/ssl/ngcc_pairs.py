@@ -25,13 +25,12 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from perloc.bench.core.protocols import FitContext
+from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 from perloc.datasets.ssl_schema import SAMPLE_RATE, SPEED_OF_SOUND
 from perloc.methods.tdoa.ngcc import NGCCPHAT, NgccParams, NgccPhat
 from perloc.methods.training import TRAINING_VERSION
 
 PAIR_VERSION = 1
-RECIPE = ("epochs", "steps_per_epoch", "batch_size", "lr")
 
 
 def ngcc_config(channels: int, sinc_kernel: int, max_tau: int, sig_len: int = 2048) -> NgccParams:
@@ -87,7 +86,7 @@ def pretrained_ngcc(params: NgccParams, training, ctx: FitContext) -> tuple[NGCC
     """Train (or load) the pair NGCC-PHAT; returned frozen, in eval mode, with its curves."""
     own = ctx.options.get("ngcc")
     if own:
-        ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE if k in own})
+        ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE_KEYS if k in own})
     torch.manual_seed(ctx.seed)
     method = NgccPhat(params)
     path = _checkpoint(ctx, params, training)

@@ -6,7 +6,6 @@ planning even where only a training trajectory is broken."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -17,6 +16,7 @@ from cli_helpers import invoke
 from test_cli_errors import _assert_clean_failure
 
 from perloc.bench.run import cells
+from tests.datasets.corruption import linked_copy
 
 RUN = ("run", "ssl", "--profile", "smoke")
 
@@ -24,9 +24,7 @@ RUN = ("run", "ssl", "--profile", "smoke")
 @pytest.fixture()
 def copy(luvira_smoke, tmp_path):
     """A hard-linked copy of the stand-in: unlink a file before writing it."""
-    root = tmp_path / "luvira"
-    shutil.copytree(luvira_smoke, root, copy_function=os.link)
-    return root
+    return linked_copy(luvira_smoke, tmp_path / "luvira")
 
 
 @pytest.fixture(autouse=True)
@@ -138,7 +136,7 @@ def test_a_damaged_cached_stand_in_says_how_to_get_it_back(capsys, workspace, tm
     cache = tmp_path / "cache"
     for source, name in ((luvira_smoke, "luvira-sim-smoke"), (smoke_corpus,
                                                               "librispeech-tts-smoke")):
-        shutil.copytree(source, cache / "data" / name, copy_function=os.link)
+        linked_copy(source, cache / "data" / name)
     monkeypatch.setenv("PERLOC_CACHE", str(cache))
     standin = cache / "data" / "luvira-sim-smoke"
     (standin / "music0003" / "music0003_gt.csv").unlink()

@@ -7,6 +7,7 @@ a test can run the same command on many broken copies of a stand-in.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,13 @@ from pathlib import Path
 import numpy as np
 
 Corruption = Callable[[Path, np.random.Generator], None]
+
+
+def linked_copy(source: Path, dest: Path) -> Path:
+    """A hard-linked copy of a generated stand-in that a test may damage (helpers here unlink
+    a file before writing it, so the shared original stays intact)."""
+    shutil.copytree(source, dest, copy_function=os.link)
+    return dest
 
 
 def truncate(path: Path, rng: np.random.Generator) -> None:

@@ -11,7 +11,6 @@ training windows (recorded; the simulated pool is rendered from the same source 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from perloc.bench.core.errors import UserError
 from perloc.datasets.luvira import Luvira
 from perloc.datasets.ssl_luvira import LuviraTest, LuviraTrainConfig, LuviraTraining
-from tests.datasets.corruption import CORRUPTIONS
+from tests.datasets.corruption import CORRUPTIONS, linked_copy
 
 GRID = {"setup": ("1_a", "2_a"), "mics": (5, 11)}
 FILES = {  # (layout, file) -> role
@@ -82,8 +81,7 @@ def reference(roots) -> dict[str, tuple[str, str]]:
 def _damaged_copy(original: Path, out: Path, relative: str, how: str, seed: int) -> Path:
     """A hard-linked copy of the stand-in whose ``relative`` file alone is a real copy,
     broken by ``how`` (the session's stand-in stays intact)."""
-    shutil.copytree(original, out, copy_function=os.link)
-    victim = out / relative
+    victim = linked_copy(original, out) / relative
     victim.unlink()
     shutil.copyfile(original / relative, victim)
     CORRUPTIONS[how](victim, np.random.default_rng(seed))

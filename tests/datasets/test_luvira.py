@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -16,22 +15,19 @@ import soundfile as sf
 from perloc.bench.core.errors import UserError
 from perloc.datasets.luvira import LUVIRA_MICS_MM, STANDIN_MARKER, TRAJECTORIES, Luvira, Recording
 from tests.bench.cli_helpers import invoke
+from tests.datasets.corruption import linked_copy
 
 
 @pytest.fixture
 def broken(luvira_smoke, tmp_path) -> Path:
     """A hard-linked copy of the stand-in that a test may damage (unlink before writing)."""
-    root = tmp_path / "luvira"
-    shutil.copytree(luvira_smoke, root, copy_function=os.link)
-    return root
+    return linked_copy(luvira_smoke, tmp_path / "luvira")
 
 
 @pytest.fixture
 def broken_rsfs(luvira_smoke_rsfs, tmp_path) -> Path:
     """The same for the stand-in in the [R-sfs] layout."""
-    root = tmp_path / "luvira-rsfs"
-    shutil.copytree(luvira_smoke_rsfs, root, copy_function=os.link)
-    return root
+    return linked_copy(luvira_smoke_rsfs, tmp_path / "luvira-rsfs")
 
 
 def test_reads_the_generated_trajectories(luvira_smoke):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from perloc.datasets import digest as digest_module
 from perloc.datasets.digest import ContentDigests
 from perloc.datasets.luvira import Luvira
 from perloc.datasets.ssl_luvira import LuviraTest
+from tests.datasets.corruption import linked_copy
 
 GRID = {"setup": ("1_a",), "mics": (5, 11)}
 # smoke stand-in: 2.5 s per trajectory = 40000 samples at 16 kHz = 19 frames of 2048 (hop
@@ -28,17 +27,13 @@ GRID = {"setup": ("1_a",), "mics": (5, 11)}
 @pytest.fixture
 def copy(luvira_smoke, tmp_path) -> Path:
     """A hard-linked copy of the stand-in (``_rewrite`` unlinks a file before writing it)."""
-    root = tmp_path / "luvira"
-    shutil.copytree(luvira_smoke, root, copy_function=os.link)
-    return root
+    return linked_copy(luvira_smoke, tmp_path / "luvira")
 
 
 @pytest.fixture
 def rsfs(luvira_smoke_rsfs, tmp_path) -> Path:
     """The same for the stand-in in the [R-sfs] layout."""
-    root = tmp_path / "luvira-rsfs"
-    shutil.copytree(luvira_smoke_rsfs, root, copy_function=os.link)
-    return root
+    return linked_copy(luvira_smoke_rsfs, tmp_path / "luvira-rsfs")
 
 
 def _gt(root: Path, name: str) -> Path:
