@@ -92,8 +92,16 @@ class AdhocTest:
 
     @cached_property
     def version(self) -> str:
+        return self._digest(self.seed)
+
+    @cached_property
+    def base_version(self) -> str:
+        """The version of everything but the seed: the seeds of one run share a board section."""
+        return self._digest(None)
+
+    def _digest(self, seed: int | None) -> str:
         spec = [SIM_VERSION, self.speech.version, {k: list(v) for k, v in self.grid.items()},
-                self.seed, self.n_utterances, self.repeats]
+                seed, self.n_utterances, self.repeats]
         return hashlib.sha1(json.dumps(spec).encode()).hexdigest()[:12]
 
     @property
@@ -115,7 +123,8 @@ class AdhocTest:
         return examples, face_mics(rng, len(examples)), sources(rng, len(examples))
 
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "source": self.speech.name,
+        return {"name": self.name, "version": self.version, "base_version": self.base_version,
+                "source": self.speech.name,
                 "source_version": self.speech.version, "provenance": self.provenance.__dict__,
                 "n_utterances": len(self.prepared[0]) // self.repeats, "repeats": self.repeats}
 

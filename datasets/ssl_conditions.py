@@ -57,6 +57,6 @@ def condition_batch(signals: np.ndarray, source: np.ndarray, mic_pos: np.ndarray
     return Batch(data, {**meta, "setup": np.full(n, setup), "mics": np.full(n, m)})
 
 
-def condition_version(grid: dict[str, tuple], seed: int) -> str:
+def condition_version(grid: dict[str, tuple], seed: int | None) -> str:
     blob = repr((sorted((k, tuple(v)) for k, v in grid.items()), seed, "conditions-1"))
     return hashlib.sha1(blob.encode()).hexdigest()[:12]

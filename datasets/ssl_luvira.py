@@ -56,7 +56,15 @@ class LuviraTest:
 
     @cached_property
     def version(self) -> str:
-        blob = f"{self.luvira.version}|{condition_version(self.grid, self.seed)}"
+        return self._digest(self.seed)
+
+    @cached_property
+    def base_version(self) -> str:
+        """The version of everything but the seed: the seeds of one run share a board section."""
+        return self._digest(None)
+
+    def _digest(self, seed: int | None) -> str:
+        blob = f"{self.luvira.version}|{condition_version(self.grid, seed)}"
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     @property
@@ -71,7 +79,8 @@ class LuviraTest:
         return self.luvira.split_frames("test")
 
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "loader_version": self.luvira.version,
+        return {"name": self.name, "version": self.version, "base_version": self.base_version,
+                "loader_version": self.luvira.version,
                 "provenance": self.provenance.__dict__, "test": list(self.splits()["test"]),
                 "n_frames": len(self.prepared), "hop": self.luvira.hop,
                 "silence_db": self.luvira.silence_db,

@@ -66,8 +66,16 @@ class TdoaRooms:
 
     @cached_property
     def version(self) -> str:
+        return self._digest(self.seed)
+
+    @cached_property
+    def base_version(self) -> str:
+        """The version of everything but the seed: the seeds of one run share a board section."""
+        return self._digest(None)
+
+    def _digest(self, seed: int | None) -> str:
         spec = {"sim": SIM_VERSION, "source": self.source.version, "room": self.room.__dict__,
-                "grid": {k: list(v) for k, v in self.grid.items()}, "seed": self.seed,
+                "grid": {k: list(v) for k, v in self.grid.items()}, "seed": seed,
                 "n": self.n_utterances, "windows": self.windows, "window": self.window}
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -80,7 +88,8 @@ class TdoaRooms:
         return self.room.max_tau()
 
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "source": self.source.name,
+        return {"name": self.name, "version": self.version, "base_version": self.base_version,
+                "source": self.source.name,
                 "source_version": self.source.version, "room": self.room.name,
                 "provenance": self.provenance.__dict__, "n_utterances": len(self.prepared.utterances)}
 

@@ -154,7 +154,7 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
     for record in records:
         key = section_key(record.profile, record.dataset["provenance"]["kind"])
         section = sections.get(key)
-        if (section is None or section["dataset"].get("version") != record.dataset.get("version")
+        if (section is None or _data_identity(section["dataset"]) != _data_identity(record.dataset)
                 or section.get("scoring_version") != SCORING_VERSION):
             section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
                        "dataset": portable_dataset(record.dataset), "entries": [],
@@ -167,6 +167,12 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
         sections[key] = section
     board["sections"] = dict(sorted(sections.items()))
     return board
+
+
+def _data_identity(dataset: dict[str, Any]) -> str | None:
+    """What a section is on: a dataset whose test draw depends on the seed names its
+    seed-independent ``base_version`` so that the seeds of one run share one section."""
+    return dataset.get("base_version") or dataset.get("version")
 
 
 def _identity(entry: dict) -> tuple:

@@ -47,6 +47,9 @@ def test_same_seed_same_windows(smoke_corpus, session_cache, rooms):
     assert again.version == rooms.version
     other = TdoaRooms(LibriSpeech(smoke_corpus), bank, GRID, seed=1, n_utterances=2)
     assert other.version != rooms.version
+    assert other.base_version == rooms.base_version  # the seeds of one run share a board section
+    fewer = TdoaRooms(LibriSpeech(smoke_corpus), bank, GRID, seed=1, n_utterances=1)
+    assert fewer.base_version != rooms.base_version
 
 
 def test_where_and_limit_select(rooms):

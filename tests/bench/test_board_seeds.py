@@ -1,0 +1,34 @@
+"""The seeds of one run share a board section even where each seed draws its own test set
+(a dataset names its seed-independent ``base_version``); a new dataset starts a new section."""
+
+from __future__ import annotations
+
+from perloc.bench.core.record import RunRecord, Score
+from perloc.bench.core.registry import TASKS
+from perloc.bench.report.leaderboard import board_rows, update_board
+
+
+def _record(method: str, seed: int, value: float, base: str) -> RunRecord:
+    dataset = {"name": "tdoa-rooms", "version": f"{base}-seed{seed}", "base_version": base,
+               "provenance": {"kind": "synthetic"}}
+    score = Score(value, value - 1, value + 1)
+    return RunRecord(task="tdoa", method=method, profile="default", seed=seed, dataset=dataset,
+                     params={}, scores={"mae_cm": score, "acc_10cm": Score(50.0, 45.0, 55.0)},
+                     slices={"t60=0.2": {"mae_cm": score, "acc_10cm": Score(50.0, 45.0, 55.0)}},
+                     n_examples=10)
+
+
+def test_three_seeds_on_seed_dependent_test_sets_make_one_row_of_three():
+    task = TASKS.get("tdoa")
+    board = update_board({}, task, [_record("gcc-phat", s, 5.0 + s, "v1") for s in (0, 1, 2)])
+    (key,) = board["sections"]
+    (row,) = board_rows(board, key)
+    assert [e["seed"] for e in row.entries] == [0, 1, 2]
+
+
+def test_a_record_on_another_dataset_replaces_the_section():
+    task = TASKS.get("tdoa")
+    board = update_board({}, task, [_record("gcc-phat", s, 5.0, "v1") for s in (0, 1)])
+    board = update_board(board, task, [_record("ngcc-phat", 0, 4.0, "v2")])
+    (key,) = board["sections"]
+    assert [e["method"] for e in board["sections"][key]["entries"]] == ["ngcc-phat"]
