@@ -48,6 +48,8 @@ class Optimization:
     * ``autocast``: ``bf16`` runs forward and loss under CPU bf16 autocast (weights and
       optimizer state stay fp32); ``None`` trains in fp32.
     * ``maximize``: the validation ``score_key`` is better when higher (accuracy).
+    * ``keep_last``: the final epoch's weights are kept whatever validation says (Paper VI:
+      "no cherry picking"); validation then only draws the curve.
     """
 
     optimizer: str = "adamw"
@@ -61,6 +63,7 @@ class Optimization:
     pieces: tuple[tuple[float, float], ...] = ()
     autocast: str | None = None
     maximize: bool = False
+    keep_last: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adamw", "adam"):
@@ -204,7 +207,7 @@ def train(
         if ctx.say:
             ctx.say(f"  epoch {state.epoch}/{ctx.epochs}: " +
                     ", ".join(f"val {k} {v:.3f}" for k, v in scores.items()))
-    if state.best_state is not None:
+    if state.best_state is not None and not optimization.keep_last:
         model.load_state_dict(state.best_state)
     model.eval()
     return state

@@ -36,8 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 from scipy.optimize import linear_sum_assignment
+
+from perloc.bench.core.cards import MetricCard
+from perloc.metrics.bootstrap import JackknifeInterval, jackknife
 
 EPS = float(np.finfo(np.float64).eps)
 DOA_THRESHOLD = 20.0  # degrees
@@ -215,42 +217,56 @@ def scores(stats: np.ndarray, config: SeldConfig = SeldConfig(),
     return {name: out[name] for name in NAMES}
 
 
-@dataclass(frozen=True)
-class Jackknife:
-    """Leave-one-file-out estimate of one metric: bias-corrected value and 95 % interval."""
-
-    value: float
-    estimate: float
-    std_err: float
-    low: float
-    high: float
-
-
-def jackknife(per_file: np.ndarray, config: SeldConfig = SeldConfig(),
-              average: str = "macro") -> dict[str, Jackknife]:
-    """The jackknife over files (rows of ``per_file`` [n, width], n >= 2), per metric:
-
-        bias = (n - 1) (mean_i theta_(-i) - theta),  estimate = theta - bias,
-        se = sqrt((n - 1) mean_i (theta_(-i) - mean theta_(-))^2),
-        95 % interval = estimate -+ t_{0.975, n-1} se.
-
-    Partial estimates that are NaN (no matched pair without that file) are left out.
-    """
+def jackknife_scores(per_file: np.ndarray, config: SeldConfig = SeldConfig(),
+                     average: str = "macro") -> dict[str, JackknifeInterval]:
+    """The jackknife over files (rows of ``per_file`` [n, width]) of every metric
+    (:func:`perloc.metrics.bootstrap.jackknife`: leave one file out, bias-corrected estimate,
+    95 % t interval), as the DCASE evaluation reports its test-split intervals."""
     per_file = np.asarray(per_file, dtype=np.float64)
-    n = len(per_file)
-    if n < 2:
-        raise ValueError("the jackknife needs at least 2 files")
-    total = per_file.sum(axis=0)
-    full, partial = scores(total, config, average), scores(total - per_file, config, average)
-    t = float(scipy_stats.t.ppf(0.975, n - 1))
-    out = {}
-    for name in NAMES:
-        theta, leave_out = float(full[name]), partial[name][np.isfinite(partial[name])]
-        if not np.isfinite(theta) or leave_out.size < 2:
-            out[name] = Jackknife(theta, np.nan, np.nan, np.nan, np.nan)
-            continue
-        estimate = theta - (n - 1) * (leave_out.mean() - theta)
-        se = float(np.sqrt((n - 1) * np.mean((leave_out - leave_out.mean()) ** 2)))
-        out[name] = Jackknife(theta, float(estimate), se, float(estimate - t * se),
-                              float(estimate + t * se))
-    return out
+    return {name: jackknife(per_file, lambda s, n=name: scores(s, config, average)[n])
+            for name in NAMES}
+
+
+_UNITS = {"F": ("%", True, 100.0), "DOAE": ("deg", False, 1.0), "RDE": ("", False, 1.0),
+          "DE": ("m", False, 1.0), "ER": ("", False, 1.0), "LR": ("%", True, 100.0),
+          "SELD": ("", False, 1.0)}
+_DESCRIPTIONS = {
+    "F": "location-dependent F-score, macro over classes (20 deg, relative distance 1.0)",
+    "DOAE": "mean angular error of matched pairs, degrees (NaN-mean over classes)",
+    "RDE": "mean relative distance error |d_hat - d| / d of matched pairs",
+    "DE": "mean absolute distance error of matched pairs, metres",
+    "ER": "frame error rate (S + D + I) / N",
+    "LR": "localization recall: matched / (matched + missed), macro",
+    "SELD": "2024 SELD score, mean over classes of nanmean(1 - F_c, DOAE_c / 180, RDE_c)",
+}
+
+
+class _FileStats:
+    """``update`` of every SELD card: per-file statistics rows, computed once per batch (the
+    cards share them: the last (pred, truth) pair is remembered)."""
+
+    def __init__(self, config: SeldConfig) -> None:
+        self.config = config
+        self._last: tuple[int, int, np.ndarray] | None = None
+
+    def __call__(self, pred, truth) -> np.ndarray:
+        if self._last is not None and self._last[:2] == (id(pred), id(truth)):
+            return self._last[2]
+        rows = np.stack([file_stats(t, p, self.config) for p, t in zip(pred, truth, strict=True)])
+        self._last = (id(pred), id(truth), rows)
+        return rows
+
+
+def seld_cards(config: SeldConfig = SeldConfig(), average: str = "macro"):
+    """MetricCards F, DOAE, RDE, DE, ER, LR, SELD over per-file statistics (F and LR in
+    percent) for a task whose prediction and target columns hold events per file."""
+    update = _FileStats(config)
+    stats = tuple(f"{term}_{c}" for c in range(config.n_classes) for term in PER_CLASS) + \
+        FRAME_TERMS
+
+    def compute(name: str, factor: float):
+        return lambda s: scores(s, config, average)[name] * factor
+
+    return tuple(MetricCard(name, unit, higher, update, compute(name, factor), stats,
+                            _DESCRIPTIONS[name])
+                 for name, (unit, higher, factor) in _UNITS.items())

@@ -89,6 +89,7 @@ class TaskSpec:
     reports: tuple[Any, ...] = ()  # perloc.bench.report.base.Report plug-ins
     resampling_unit: str = "example"  # or the meta column whose values are the bootstrap units
     resampling_note: str = ""  # why that unit (shown on the leaderboard)
+    interval: str = "bootstrap"  # CIs over the units: "bootstrap" (percentile) or "jackknife"
     example_unit: str = "example"  # what one test example is: window, frame, clip ...
     shortcuts: tuple[str, ...] = ()  # conditions that get their own flag (--snr LO:HI)
     inputs: tuple[str, ...] = ()  # batch columns ``bench export`` writes for outside models

@@ -161,7 +161,7 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
                        "scoring_version": SCORING_VERSION}
         entries = [e for e in section["entries"] if _identity(e) != _identity(vars(record))]
         section = dict(section, entries=[*entries, _entry(record, task)],
-                       resampling_unit=record.resampling_unit,
+                       resampling_unit=record.resampling_unit, interval=task.interval,
                        resampling_note=task.resampling_note,
                        profile_description=task.profile(record.profile).description)
         sections[key] = section
@@ -314,8 +314,14 @@ def _notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
                      "condition the method accepts.")
     unit = section.get("resampling_unit", "example")
     note = section.get("resampling_note") or ""
-    lines.append(f"Bootstrap CIs resample {unit if unit != 'example' else 'examples'}"
-                 + (f" ({note})." if note and unit != "example" else "."))
+    units = unit if unit != "example" else "examples"
+    reason = f" ({note})." if note and unit != "example" else "."
+    if section.get("interval") == "jackknife":
+        lines.append(f"95 % CIs are jackknife intervals leaving one of the {units} out at a "
+                     "time (bias-corrected estimate ± t · standard error; the value shown is "
+                     f"the plain score){reason}")
+    else:
+        lines.append(f"Bootstrap CIs resample {units}{reason}")
     if any(len(row.ok) > 1 for row in rows):
         lines.append(SEEDS_NOTE)
     for row in rows:

@@ -134,7 +134,7 @@ def _score_record(record: RunRecord, task: TaskSpec, spec: Profile, card, stats:
         return
     scored = score_run(task.metrics, rows, meta, slice_by=task.slice_by,
                        unit=task.resampling_unit, n_resamples=spec.bootstrap, seed=seed,
-                       failed=failed, grid=tuple(spec.grid))
+                       failed=failed, grid=tuple(spec.grid), interval=task.interval)
     record.scores, record.slices = scored.scores, scored.slices
     record.failures, record.excluded_cells = scored.failures, scored.excluded_cells
     record.resampling_unit = task.resampling_unit

@@ -24,7 +24,7 @@ import numpy as np
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MetricCard
 from perloc.bench.core.record import Score
-from perloc.metrics.bootstrap import bootstrap_cis, cluster_rows
+from perloc.metrics.bootstrap import bootstrap_cis, cluster_rows, jackknife_cis
 
 EXAMPLE = "example"
 SCORING_VERSION = 2  # metric state, clustered bootstrap, N/A cells: part of every run key
@@ -112,10 +112,11 @@ def _slice_rng(seed: int, name: str) -> np.random.Generator:
 
 def score_table(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
                 units: np.ndarray | None, n_resamples: int,
-                rng: np.random.Generator) -> dict[str, Score]:
+                rng: np.random.Generator, interval: str = "bootstrap") -> dict[str, Score]:
     """metric -> Score(value, 95% CI, n examples, units) over the given example rows.
 
-    Rows are summed per resampling unit; all metrics share one set of unit resamples. A
+    Rows are summed per resampling unit; all metrics share one set of unit resamples (the
+    percentile bootstrap) or leave each unit out in turn (``interval="jackknife"``). A
     metric whose total scores NaN (it applies to no example here) is left out.
     """
     present = [card for card in metrics if card.name in rows]
@@ -125,8 +126,11 @@ def score_table(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
     clustered = {c.name: cluster_rows(rows[c.name], units) for c in present}
     values = {c.name: c.value(rows[c.name].sum(axis=0)) for c in present}
     applies = [c for c in present if np.isfinite(values[c.name])]
-    cis = bootstrap_cis([clustered[c.name] for c in applies], [c.compute for c in applies],
-                        n_resamples=n_resamples, rng=rng)
+    stats, computes = [clustered[c.name] for c in applies], [c.compute for c in applies]
+    if interval == "jackknife":
+        cis = jackknife_cis(stats, computes)
+    else:
+        cis = bootstrap_cis(stats, computes, n_resamples=n_resamples, rng=rng)
     return {c.name: Score(values[c.name], lo, hi, n, len(clustered[c.name]))
             for c, (lo, hi) in zip(applies, cis, strict=True)}
 
@@ -150,7 +154,7 @@ def _excluded(meta: dict[str, np.ndarray], failed: np.ndarray,
 def score_run(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
               meta: dict[str, np.ndarray], *, slice_by: tuple[str, ...], unit: str,
               n_resamples: int, seed: int, failed: np.ndarray | None = None,
-              grid: tuple[str, ...] = ()) -> Scored:
+              grid: tuple[str, ...] = (), interval: str = "bootstrap") -> Scored:
     """Overall and per-slice scores, each with its own deterministic resamples.
 
     ``unit`` is ``"example"`` or the meta column whose values are the resampling units;
@@ -170,6 +174,6 @@ def score_run(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
             continue
         scores[name] = score_table(metrics, {k: v[kept] for k, v in rows.items()},
                                    None if units is None else units[kept], n_resamples,
-                                   _slice_rng(seed, name))
+                                   _slice_rng(seed, name), interval)
     overall = scores.pop("overall", {})
     return Scored(overall, scores, failures, excluded_cells)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from perloc.datasets.dcase_csv import DcaseEvents, polar_to_unit
-from perloc.metrics.seld import SeldConfig, file_stats, jackknife, scores
+from perloc.metrics.seld import SeldConfig, file_stats, jackknife_scores, scores
 
 C = 13
 PERFECT_DOA = 8.1e-4  # degrees: the 1e-10 under the official square root (spec §2.5)
@@ -193,7 +193,7 @@ def test_jackknife_of_three_files_by_hand():
     config = SeldConfig(n_classes=1)
     hit = file_stats(events((0, 0, 0, 0, 1.0), END), events((0, 0, 0, 0, 1.0)), config)
     miss = file_stats(events((0, 0, 0, 0, 1.0), END), events(), config)
-    jk = jackknife(np.stack([hit, hit, miss]), config)["F"]
+    jk = jackknife_scores(np.stack([hit, hit, miss]), config)["F"]
     # F = 2 / 2.5 = 0.8; leaving out A, B, C: 2/3, 2/3, 1; mean 7/9
     assert jk.value == pytest.approx(0.8)
     bias = 2 * (7 / 9 - 0.8)
