@@ -190,6 +190,9 @@ def test_scaler_streams_to_the_column_mean_and_std():
                                whole.std(axis=1)[:, None], rtol=1e-5, atol=1e-6)
     constant = FeatureScaler().partial_fit(np.ones((1, 4, 2)))
     assert (constant.std == 1).all()  # zero spread is read as 1, as sklearn does
+    batched = FeatureScaler().partial_fit(np.stack([files[0][:, :1], files[1]]))  # [B, C, T, F]
+    np.testing.assert_allclose(batched.mean, np.concatenate([files[0][:, :1], files[1]],
+                                                            axis=1).mean(axis=1), rtol=1e-12)
     state = FeatureScaler.from_state(scaler.state())
     assert np.array_equal(state.transform(files[1]), scaler.transform(files[1]))
 
