@@ -216,41 +216,33 @@ def _shorter_than_a_frame(root):
     return _path(root, WAV), "shorter than one 100 ms label frame"
 
 
-def _five_columns(root):
-    _write_text(_path(root, CSV), "0,1,0,90,150\n")
-    return _path(root, CSV), ":1: 5 columns where the reference format has 6"
+def _csv_text(name: str, text: str, needle: str):
+    """A damage that rewrites the training CSV with ``text``."""
+    def damage(root):
+        _write_text(_path(root, CSV), text)
+        return _path(root, CSV), needle
+    damage.__name__ = name
+    return damage
 
 
-def _negative_frame(root):
-    _write_text(_path(root, CSV), "0,1,0,90,0,150\n-1,1,0,90,0,150\n")
-    return _path(root, CSV), ":2: negative frame index -1"
+def _renamed(stem: str):
+    """A damage that renames the training recording and its CSV to ``stem``."""
+    def damage(root):
+        for parts, ext in ((WAV, "wav"), (CSV, "csv")):
+            os.rename(_path(root, parts), _path(root, parts).with_name(f"{stem}.{ext}"))
+        return root / "mic_dev" / "dev-train-tau" / f"{stem}.wav", "fold1..fold4"
+    damage.__name__ = f"named_{stem}"
+    return damage
 
 
-def _unknown_class(root):
-    _write_text(_path(root, CSV), "0,13,0,90,0,150\n")
-    return _path(root, CSV), ":1: class index 13 is not in 0..12"
-
-
-def _not_a_number(root):
-    _write_text(_path(root, CSV), "0,1,0,ninety,0,150\n")
-    return _path(root, CSV), ":1: not a number"
-
-
-def _metadata_of_a_longer_file(root):
-    _write_text(_path(root, CSV), "0,1,0,90,0,150\n600,1,0,90,0,150\n")
-    return _path(root, CSV), "events up to frame 600"
-
-
-def _fold_five(root):
-    for parts, ext in ((WAV, "wav"), (CSV, "csv")):
-        os.rename(_path(root, parts), _path(root, parts).with_name(f"fold5_room4_mix001.{ext}"))
-    return root / "mic_dev" / "dev-train-tau" / "fold5_room4_mix001.wav", "fold1..fold4"
-
-
-def _no_fold_prefix(root):
-    for parts, ext in ((WAV, "wav"), (CSV, "csv")):
-        os.rename(_path(root, parts), _path(root, parts).with_name(f"room4_mix001.{ext}"))
-    return root / "mic_dev" / "dev-train-tau" / "room4_mix001.wav", "fold1..fold4"
+CSV_DAMAGE = [
+    _csv_text("five_columns", "0,1,0,90,150\n", ":1: 5 columns where the reference format has 6"),
+    _csv_text("negative_frame", "0,1,0,90,0,150\n-1,1,0,90,0,150\n", ":2: negative frame index -1"),
+    _csv_text("unknown_class", "0,13,0,90,0,150\n", ":1: class index 13 is not in 0..12"),
+    _csv_text("not_a_number", "0,1,0,ninety,0,150\n", ":1: not a number"),
+    _csv_text("metadata_of_a_longer_file", "0,1,0,90,0,150\n600,1,0,90,0,150\n",
+              "events up to frame 600"),
+]
 
 
 def _no_test_files(root):
@@ -275,9 +267,8 @@ def _same_stem_twice(root):
 
 DAMAGE = [_no_mic_dev, _no_metadata_dev, _wav_without_csv, _csv_without_wav,
           _csv_in_another_subfolder, _three_channels, _48_khz, _garbage_wav, _truncated_wav,
-          _shorter_than_a_frame, _five_columns, _negative_frame, _unknown_class, _not_a_number,
-          _metadata_of_a_longer_file, _fold_five, _no_fold_prefix, _no_test_files,
-          _wav_outside_a_subfolder, _same_stem_twice]
+          _shorter_than_a_frame, *CSV_DAMAGE, _renamed("fold5_room4_mix001"),
+          _renamed("room4_mix001"), _no_test_files, _wav_outside_a_subfolder, _same_stem_twice]
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))
