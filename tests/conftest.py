@@ -77,3 +77,11 @@ def commands_smoke(session_cache) -> Path:
     from perloc.datasets.synth.speech_commands_tts import write_commands
 
     return write_commands(session_cache / "data" / "speech-commands-tts-smoke", "smoke")
+
+
+@pytest.fixture(scope="session")
+def starss23_smoke(session_cache) -> Path:
+    """The smoke-size starss23-sim stand-in (STARSS23 MIC layout), written once per session."""
+    from perloc.datasets.synth.starss23_sim import write_starss23_sim
+
+    return write_starss23_sim(session_cache / "data" / "starss23-sim-smoke", "smoke")
