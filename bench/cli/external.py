@@ -67,15 +67,23 @@ def export_cmd(ctx, task_name, profile, seed, conditions, data_root, out):
 @click.command("score", context_settings=EXTRA_ARGS)
 @click.argument("task_name", metavar="TASK", callback=task_names)
 @click.option("--pred", "pred", type=click.Path(path_type=Path), required=True,
-              help="Predictions CSV keyed by the ids of `bench export`.")
+              help="Predictions CSV keyed by the ids of `bench export` (with --ref: the "
+                   "task's own prediction files).")
+@click.option("--ref", "ref", type=click.Path(path_type=Path), default=None,
+              help="Reference files in the task's official format: score --pred against them "
+                   "without the harness's dataset (tasks with a file scorer, e.g. seld; its "
+                   "own flags such as --average follow).")
 @click.option("--name", default=None, help="Row name on the board (default: the file's stem).")
 @_selection
 @click.option("--publish", is_flag=True, help="Add the row to leaderboards/<task>.json and .md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
 @click.pass_context
-def score_cmd(ctx, task_name, pred, name, profile, seed, conditions, data_root, publish,
+def score_cmd(ctx, task_name, pred, ref, name, profile, seed, conditions, data_root, publish,
               as_json):
-    """Score a predictions file on TASK's test split; the record's origin is `external`."""
+    """Score a predictions file on TASK's test split; the record's origin is `external`.
+    With --ref, score the task's official prediction files against official references."""
+    if ref is not None:
+        return _score_files(TASKS.get(task_name), ref, pred, ctx.args, as_json)
     from perloc.bench.cli.commands import results_table
     from perloc.bench.report import leaderboard
     from perloc.bench.run.external import score_predictions
@@ -105,3 +113,37 @@ def score_cmd(ctx, task_name, pred, name, profile, seed, conditions, data_root, 
         click.echo(json.dumps(record.to_dict(), indent=1))
     else:
         click.echo(results_table(task.name, [record]))
+
+
+def _scorer_options(task, extra: list[str]) -> dict:
+    """The file scorer's ``--name VALUE`` flags from the extra arguments (defaults filled)."""
+    specs = {o.name: o for o in task.file_scorer.options}
+    values = {name: o.default for name, o in specs.items()}
+    items = list(extra)
+    while items:
+        flag = items.pop(0)
+        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
+        if name not in specs:
+            known = ", ".join(f"--{n.replace('_', '-')}" for n in specs) or "none"
+            raise UserError(f"{flag}: no such option for scoring {task.name} files "
+                            f"(options: {known})")
+        if not items:
+            raise UserError(f"{flag}: needs a value")
+        raw, spec = items.pop(0), specs[name]
+        try:
+            value = spec.kind(raw)
+        except ValueError:
+            raise UserError(f"{flag}: {raw!r} is not a valid {spec.kind.__name__}") from None
+        if spec.choices and value not in spec.choices:
+            raise UserError(f"{flag}: {raw!r} is not one of {', '.join(map(str, spec.choices))}")
+        values[name] = value
+    return values
+
+
+def _score_files(task, ref: Path, pred: Path, extra: list[str], as_json: bool) -> None:
+    """``bench score TASK --ref REF --pred PRED``: the task's file scorer, printed."""
+    if task.file_scorer is None:
+        raise UserError(f"--ref: task {task.name} has no scorer of official files; score "
+                        f"predictions keyed by `bench export` ids with --pred alone")
+    result, lines = task.file_scorer.score(ref, pred, _scorer_options(task, extra))
+    click.echo(json.dumps(result, allow_nan=False) if as_json else "\n".join(lines))

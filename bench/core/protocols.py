@@ -75,3 +75,27 @@ class FitContext:
     log: Any = None  # Callable[[str, float, int], None] | None
     say: Any = None  # Callable[[str], None] | None
     options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScorerOption:
+    """A ``--name VALUE`` flag of a task's file scorer (``choices``: the values it accepts)."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    choices: tuple = ()
+
+
+@runtime_checkable
+class FileScorer(Protocol):
+    """Scores a folder of predictions against a folder of references in a task's official file
+    formats, without the harness's dataset (``bench score TASK --ref DIR --pred DIR``).
+
+    ``score`` reads and checks every file before it computes (bad input: one UserError naming
+    the file and line) and returns a JSON-ready dict of scores plus the lines to print."""
+
+    options: tuple[ScorerOption, ...]
+
+    def score(self, ref: Any, pred: Any, options: dict[str, Any]) -> tuple[dict, list[str]]: ...
