@@ -317,9 +317,9 @@ def _notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
     units = unit if unit != "example" else "examples"
     reason = f" ({note})." if note and unit != "example" else "."
     if section.get("interval") == "jackknife":
-        lines.append(f"95 % CIs are jackknife intervals leaving one of the {units} out at a "
-                     "time (bias-corrected estimate ± t · standard error; the value shown is "
-                     f"the plain score){reason}")
+        lines.append(f"95 % CIs are jackknife intervals leaving one {unit} out at a time "
+                     "(bias-corrected estimate ± t · standard error; the value shown is the "
+                     f"plain score){reason}")
     else:
         lines.append(f"Bootstrap CIs resample {units}{reason}")
     if any(len(row.ok) > 1 for row in rows):

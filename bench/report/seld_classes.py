@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from tabulate import tabulate
 
 from perloc.bench.report.base import Report, Row, RunContext
 from perloc.metrics.seld import SeldConfig, class_scores, file_stats
@@ -49,16 +50,13 @@ class SeldClasses(Report):
             return []
         classes = found[0][1]["classes"]
         refs = found[0][1]["references"]
-        header = "| method | " + " | ".join(f"{c} ({n})" for c, n in zip(classes, refs,
-                                                                          strict=True)) + " |"
-        lines = ["Per class (F % / DOAE deg / RDE; reference events in brackets; seed "
-                 f"{rows[0].first['seed']} of each row):", "", header,
-                 "|" + "---|" * (len(classes) + 1)]
-        for name, data in found:
-            cells = [_cell(f, d, r) for f, d, r in zip(data["F"], data["DOAE"], data["RDE"],
-                                                        strict=True)]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        return lines
+        body = [[name, *(_cell(f, d, r) for f, d, r in zip(data["F"], data["DOAE"], data["RDE"],
+                                                           strict=True))]
+                for name, data in found]
+        headers = ["method", *(f"{c} ({n})" for c, n in zip(classes, refs, strict=True))]
+        return [f"Per class (F % / DOAE deg / RDE; reference events in brackets; seed "
+                f"{rows[0].first['seed']} of each row):\n\n"
+                + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)]
 
 
 def _cell(f, doae, rde) -> str:
