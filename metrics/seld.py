@@ -28,7 +28,7 @@ exactly 20 degrees fails (the 1e-10 under the square root makes it 20.00000002) 
 error of exactly 1.0 passes (0.9999999999999998).
 
 Statistics are summable per file (``file_stats``), so a split is scored by ``scores`` of their
-sum and the jackknife over files (``jackknife``) leaves one file's row out at a time.
+sum and the jackknife over files (``jackknife_scores``) leaves one file's row out at a time.
 """
 
 from __future__ import annotations

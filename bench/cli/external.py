@@ -14,7 +14,7 @@ import click
 
 from perloc.bench.cli.console import progress_bars as _progress
 from perloc.bench.cli.console import say as _say
-from perloc.bench.cli.options import EXTRA_ARGS, task_names, where_from
+from perloc.bench.cli.options import EXTRA_ARGS, flag_values, task_names, where_from
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.store.workspace import Workspace
@@ -119,17 +119,10 @@ def _scorer_options(task, extra: list[str]) -> dict:
     """The file scorer's ``--name VALUE`` flags from the extra arguments (defaults filled)."""
     specs = {o.name: o for o in task.file_scorer.options}
     values = {name: o.default for name, o in specs.items()}
-    items = list(extra)
-    while items:
-        flag = items.pop(0)
-        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
-        if name not in specs:
-            known = ", ".join(f"--{n.replace('_', '-')}" for n in specs) or "none"
-            raise UserError(f"{flag}: no such option for scoring {task.name} files "
-                            f"(options: {known})")
-        if not items:
-            raise UserError(f"{flag}: needs a value")
-        raw, spec = items.pop(0), specs[name]
+    known = ", ".join(f"--{n.replace('_', '-')}" for n in specs) or "none"
+    for flag, name, raw in flag_values(extra, specs, f"no such option for scoring {task.name} "
+                                       f"files (options: {known})"):
+        spec = specs[name]
         try:
             value = spec.kind(raw)
         except ValueError:

@@ -22,23 +22,33 @@ def task_names(ctx, param, value):
     return None if value is None else TASKS.canonical(value)
 
 
+def flag_values(extra: list[str], names, unknown: str, value_hint: str = ""
+                ) -> list[tuple[str, str, str]]:
+    """``--name VALUE`` pairs of click's extra arguments as (flag, name, value), names with
+    "-" read as "_"; a flag not in ``names`` is a UserError ending in ``unknown``."""
+    items, out = list(extra), []
+    while items:
+        flag = items.pop(0)
+        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
+        if name not in names:
+            raise UserError(f"{flag}: {unknown}")
+        if not items or items[0].startswith("--"):
+            raise UserError(f"{flag}: needs a value{value_hint}")
+        out.append((flag, name, items.pop(0)))
+    return out
+
+
 def where_from(task_name: str, conditions: tuple[str, ...], extra: list[str]) -> dict:
     """``-w`` selections plus the task's shortcut flags (``--snr 0:30`` is ``-w snr=0:30``)."""
     where = parse_where("--where", conditions)
     shortcuts = TASKS.get(task_name).shortcuts
-    items = list(extra)
-    while items:
-        flag = items.pop(0)
-        name = flag[2:].replace("-", "_") if flag.startswith("--") else ""
-        if name not in shortcuts:
-            known = ", ".join(f"--{s}" for s in shortcuts) or "none"
-            raise UserError(f"{flag}: no such option for task {task_name} (condition flags: "
-                            f"{known}; or -w CONDITION=VALUES)")
-        if not items or items[0].startswith("--"):
-            raise UserError(f"{flag}: needs a value (LO:HI, a value, or a,b)")
+    known = ", ".join(f"--{s}" for s in shortcuts) or "none"
+    for flag, name, value in flag_values(
+            extra, shortcuts, f"no such option for task {task_name} (condition flags: {known}; "
+            "or -w CONDITION=VALUES)", " (LO:HI, a value, or a,b)"):
         if name in where:
             raise UserError(f"{flag}: condition {name!r} given twice")
-        where.update(parse_where(flag, [f"{name}={items.pop(0)}"]))
+        where.update(parse_where(flag, [f"{name}={value}"]))
     return where
 
 
