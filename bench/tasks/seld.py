@@ -78,19 +78,23 @@ _BASE = "DCASE2024 baseline README (dev-test, SELDnet; only approximately reprod
 
 
 def _reported() -> tuple[Reported, ...]:
-    table1 = {("cst-former-gcc-ms", "Small"): (15.7, 27.7, 0.78, "550K"),
-              ("cst-former-salsa-lite", "Small"): (24.6, 27.0, 0.41, "530K"),
-              ("cst-former-ngcc-ms", "Small"): (26.0, 25.8, 0.42, "663K"),
-              ("cst-former-gcc-ms", "Large"): (14.2, 28.4, 0.84, "1.37M"),
-              ("cst-former-salsa-lite", "Large"): (26.1, 26.4, 0.42, "1.35M"),
-              ("cst-former-ngcc-ms", "Large"): (28.2, 23.2, 0.50, "1.49M")}
+    # (F %, DOAE deg, RDE) and their ± as printed, params
+    table1 = {("cst-former-gcc-ms", "Small"): ((15.7, 27.7, 0.78), (1.0, 2.1, 0.02), "550K"),
+              ("cst-former-salsa-lite", "Small"): ((24.6, 27.0, 0.41), (2.0, 1.2, 0.02), "530K"),
+              ("cst-former-ngcc-ms", "Small"): ((26.0, 25.8, 0.42), (2.0, 2.3, 0.01), "663K"),
+              ("cst-former-gcc-ms", "Large"): ((14.2, 28.4, 0.84), (1.1, 1.9, 0.03), "1.37M"),
+              ("cst-former-salsa-lite", "Large"): ((26.1, 26.4, 0.42), (1.0, 3.6, 0.02), "1.35M"),
+              ("cst-former-ngcc-ms", "Large"): ((28.2, 23.2, 0.50), (2.8, 1.8, 0.02), "1.49M")}
     out = [Reported(_T1, method if size == "Small" else f"{method} (Large)", "STARSS23",
-                    {"F": f, "DOAE": doae, "RDE": rde}, f"CST-Former {size}, {params} params")
-           for (method, size), (f, doae, rde, params) in table1.items()]
-    for c, (f, doae, rde, params) in {1: (24.4, 29.7, 0.44, "608K"),
-                                      4: (24.2, 23.2, 0.46, "619K")}.items():
+                    dict(zip(("F", "DOAE", "RDE"), values, strict=True)),
+                    f"CST-Former {size}, {params} params; ± {' / '.join(map(str, pm))}")
+           for (method, size), (values, pm, params) in table1.items()]
+    table2 = {1: ((24.4, 29.7, 0.44), (2.3, 3.3, 0.08), "608K"),
+              4: ((24.2, 23.2, 0.46), (0.8, 2.5, 0.01), "619K")}
+    for c, (values, pm, params) in table2.items():
         out.append(Reported(_T2, f"cst-former-ngcc-ms (C = {c})", "STARSS23",
-                            {"F": f, "DOAE": doae, "RDE": rde}, f"{params} params"))
+                            dict(zip(("F", "DOAE", "RDE"), values, strict=True)),
+                            f"{params} params; ± {' / '.join(map(str, pm))}"))
     out.append(Reported(_BASE, "seldnet-gcc-ms", "STARSS23", {"F": 9.9, "DOAE": 38.1,
                                                               "RDE": 0.30}, "MIC-GCC"))
     return tuple(out)
