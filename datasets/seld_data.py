@@ -62,7 +62,10 @@ class SeldTest:
 
     def describe(self) -> dict:
         return {**self.starss.describe(), "name": self.name, "test_files": len(self.files),
-                "label_frames": int(sum(self.starss.n_label_frames(s) for s in self.files))}
+                "label_frames": int(sum(self.starss.n_label_frames(s) for s in self.files)),
+                "scaler": "fitted on the training files only (the DCASE2024 baseline fits "
+                          "every file of both folds)",
+                "model_selection": "final epoch (validation: held-out training files)"}
 
     def batches(self, split: str, batch_size: int, *, where: dict | None = None,
                 limit: int | None = None) -> Iterator[Batch]:
