@@ -154,7 +154,7 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
     for record in records:
         key = section_key(record.profile, record.dataset["provenance"]["kind"])
         section = sections.get(key)
-        if (section is None or _data_identity(section["dataset"]) != _data_identity(record.dataset)
+        if (section is None or not _same_data(section["dataset"], record.dataset)
                 or section.get("scoring_version") != SCORING_VERSION):
             section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
                        "dataset": portable_dataset(record.dataset), "entries": [],
@@ -169,10 +169,18 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
     return board
 
 
-def _data_identity(dataset: dict[str, Any]) -> str | None:
-    """What a section is on: a dataset whose test draw depends on the seed names its
-    seed-independent ``base_version`` so that the seeds of one run share one section."""
-    return dataset.get("base_version") or dataset.get("version")
+def _same_data(section: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether a record is on a section's dataset. A dataset whose test draw depends on the
+    seed names its seed-independent ``base_version``, so the seeds of one run share a section;
+    a section published before base versions existed matches on the exact version (and learns
+    the base version from the first record that matches)."""
+    if "base_version" in section:
+        return section["base_version"] == record.get("base_version", record.get("version"))
+    if section.get("version") != record.get("version"):
+        return False
+    if "base_version" in record:
+        section["base_version"] = record["base_version"]
+    return True
 
 
 def _identity(entry: dict) -> tuple:

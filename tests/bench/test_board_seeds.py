@@ -32,3 +32,14 @@ def test_a_record_on_another_dataset_replaces_the_section():
     board = update_board(board, task, [_record("ngcc-phat", 0, 4.0, "v2")])
     (key,) = board["sections"]
     assert [e["method"] for e in board["sections"][key]["entries"]] == ["ngcc-phat"]
+
+
+def test_a_section_published_before_base_versions_keeps_its_rows():
+    task = TASKS.get("tdoa")
+    board = update_board({}, task, [_record("gcc-phat", 0, 5.0, "v1")])
+    (key,) = board["sections"]
+    del board["sections"][key]["dataset"]["base_version"]  # as an older board stored it
+    board = update_board(board, task, [_record("ngcc-phat", 0, 4.0, "v1"),
+                                       _record("ngcc-phat", 1, 4.5, "v1")])
+    methods = sorted((e["method"], e["seed"]) for e in board["sections"][key]["entries"])
+    assert methods == [("gcc-phat", 0), ("ngcc-phat", 0), ("ngcc-phat", 1)]
