@@ -26,7 +26,6 @@ from perloc.bench.core.errors import UserError
 from perloc.datasets.seld_labels import adpit_labels
 
 VAL_EVERY = 10
-LABEL_HOP = 2400  # samples of one 100 ms label frame at 24 kHz
 
 
 def room_of(stem: str) -> str:

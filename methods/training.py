@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import logging
 import math
 import os
@@ -122,6 +123,16 @@ def make_optimizer(model: torch.nn.Module, ctx: FitContext, opt: Optimization):
     else:
         factor = lambda t: piecewise(t, total, opt.pieces)  # noqa: E731
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """BLAKE2b digest (16 hex) of a module's state: parameter and buffer names and bytes (the
+    key of caches that hold a frozen module's outputs)."""
+    h = hashlib.blake2b(digest_size=8)
+    for name, value in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def autocast_context(opt: Optimization):

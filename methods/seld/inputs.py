@@ -16,7 +16,6 @@ computes them once.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,19 +30,11 @@ from perloc.methods.seld.feature_store import (
     feature_key,
 )
 from perloc.methods.seld.features import NgccLogMel, compute_features
+from perloc.methods.training import weights_digest
 
 FEATURE_SETS = ("gcc-ms", "salsa-lite", "ngcc-ms")
 SEQUENCE = 250  # feature frames per training sequence (5 s)
 FRAMES_PER_LABEL = 5
-
-
-def weights_digest(module: torch.nn.Module) -> str:
-    """BLAKE2b of a module's state (the NGCC features are keyed by the extractor's weights)."""
-    h = hashlib.blake2b(digest_size=12)
-    for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

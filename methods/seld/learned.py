@@ -29,6 +29,7 @@ from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.registry import METHODS
 from perloc.datasets.dcase_csv import DcaseEvents
+from perloc.datasets.starss23 import LABEL_HOP
 from perloc.methods.seld.cst_former import CstFormer, CstFormerParams
 from perloc.methods.seld.decode import decode
 from perloc.methods.seld.feature_store import fit_scaler
@@ -208,7 +209,7 @@ class SeldLearned(ModelState):
         """Batch with ``events`` (DcaseEvents per file) from each file's ``audio``."""
         events = np.empty(len(batch), dtype=object)
         for i, audio in enumerate(batch["audio"]):
-            events[i] = self._events(audio, audio.shape[-1] // 2400)
+            events[i] = self._events(audio, audio.shape[-1] // LABEL_HOP)
         return Batch({"events": events}, dict(batch.meta))
 
 

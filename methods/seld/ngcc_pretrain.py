@@ -33,13 +33,13 @@ import torch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 from perloc.datasets.seld_labels import IGNORE, tdoa_targets
+from perloc.datasets.starss23 import LABEL_HOP
 from perloc.methods.seld.losses import pit_tdoa_loss
 from perloc.methods.seld.ngcc_features import NgccSeld, NgccSeldParams
 from perloc.methods.training import TRAINING_VERSION, Optimization, train
 
 PRETRAIN_VERSION = 1
 
-LABEL_HOP = 2400
 VAL_FRAMES = 512
 
 

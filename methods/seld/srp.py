@@ -23,9 +23,9 @@ from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.registry import METHODS
 from perloc.datasets.dcase_csv import DcaseEvents
 from perloc.datasets.seld_labels import FS, MIC_POSITIONS, SPEED_OF_SOUND
+from perloc.datasets.starss23 import LABEL_HOP
 from perloc.metrics.seld import angular_error_deg
 
-LABEL_HOP = 2400
 N_FFT, HOP = 512, 256
 
 

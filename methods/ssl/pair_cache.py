@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from perloc.datasets.h5store import locked
 
@@ -38,15 +38,6 @@ MAX_BYTES = 2 * 2**30
 log = logging.getLogger(__name__)
 
 Compute = Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-def weights_digest(module: nn.Module) -> str:
-    """BLAKE2b digest (16 hex) of a module's state: parameter and buffer names and bytes."""
-    h = hashlib.blake2b(digest_size=8)
-    for name, value in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def channel_digests(audio: Tensor) -> list[bytes]:

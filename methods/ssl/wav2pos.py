@@ -38,9 +38,9 @@ from perloc.bench.core.registry import METHODS
 from perloc.datasets.ssl_schema import setup_1a_rows
 from perloc.methods.ssl.learned import LearnedLocalizer, Localizer
 from perloc.methods.ssl.ngcc_pairs import ngcc_config, pretrained_ngcc
-from perloc.methods.ssl.pair_cache import CACHE_VERSION, PairCache, weights_digest
+from perloc.methods.ssl.pair_cache import CACHE_VERSION, PairCache
 from perloc.methods.ssl.wav2pos_model import Wav2pos, Wav2posParams, random_mask
-from perloc.methods.training import Optimization
+from perloc.methods.training import Optimization, weights_digest
 
 MASKINGS = ("random", "fixed")
 WARMUP_FRACTION = 5 / 30  # [R-w2p]: 5 warm-up epochs of 30
