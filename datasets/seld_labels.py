@@ -19,6 +19,8 @@ from itertools import combinations
 
 import numpy as np
 
+from perloc.datasets.dcase_csv import polar_to_unit, unit_to_polar
+
 FS = 24_000
 SPEED_OF_SOUND = 343.0
 TAU_MAX = 6  # samples: the 8.4 cm sphere diameter at 24 kHz, rounded (spec §1.2)
@@ -28,12 +30,8 @@ _SPHERICAL = ((45, 35), (-45, -35), (135, -35), (-135, 35))  # azimuth, elevatio
 _R = 0.042
 
 
-def _capsules() -> np.ndarray:
-    az, el = np.radians(np.array(_SPHERICAL, dtype=np.float64)).T
-    return _R * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=1)
-
-
-MIC_POSITIONS = _capsules()  # [4, 3] metres from the array centre (em32 capsules 6, 10, 22, 26)
+MIC_POSITIONS = _R * polar_to_unit(*np.array(_SPHERICAL, dtype=np.float64).T)  # [4, 3] metres
+# from the array centre (em32 capsules 6, 10, 22, 26)
 PAIRS = tuple(combinations(range(4), 2))  # (1,2), (1,3), (1,4), (2,3), (2,4), (3,4), 0-based
 
 # (label transform of (azimuth, elevation) in degrees, new channel i <- old channel order[i])
@@ -99,10 +97,5 @@ def swap_channels(audio: np.ndarray, events, transform: int):
     """ACS: the recording [4, samples] and events under ``ACS_TRANSFORMS[transform]`` (the
     direction transformed, the distance kept)."""
     _, label_map, order = ACS_TRANSFORMS[transform]
-    xyz = np.asarray(events.xyz, dtype=np.float64)
-    az = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
-    el = np.degrees(np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1])))
-    new_az, new_el = label_map(az, el)
-    a, e = np.radians(wrap_azimuth(new_az)), np.radians(new_el)
-    new_xyz = np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], axis=1)
-    return audio[list(order)], events._replace(xyz=new_xyz)
+    new_az, new_el = label_map(*unit_to_polar(events.xyz))
+    return audio[list(order)], events._replace(xyz=polar_to_unit(wrap_azimuth(new_az), new_el))

@@ -61,6 +61,7 @@ from scipy.signal import fftconvolve
 from tqdm import tqdm
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
+from perloc.datasets.dcase_csv import polar_to_unit
 from perloc.datasets.seld_labels import MIC_POSITIONS, wrap_azimuth
 from perloc.datasets.starss23 import (
     AUDIO_FOLDER,
@@ -399,8 +400,7 @@ def _inside(room: RoomPlan, relative: np.ndarray) -> bool:
 
 
 def _polar(az: float, el: float, dist: float) -> np.ndarray:
-    a, e = np.radians(az), np.radians(el)
-    return dist * np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+    return dist * polar_to_unit(az, el)
 
 
 def _static_position(room: RoomPlan, rng: np.random.Generator) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Per label frame and class, track k is active when ||(x, y, z)_k|| > 0.5; negative distances
 are clipped to 0. Same-class tracks are unified at 15 degrees: of the pairs (0, 1), (1, 2),
-(2, 0), those with both tracks active and an angle under 15 degrees are "similar". With none,
+(2, 0), those with both tracks active and an angle under 15 degrees (computed as the metric
+computes angles) are "similar". With none,
 every active track is an event; with exactly one, the pair's mean (direction and distance) is
 one event plus the third track if it is active; with two or more, the mean of all three tracks
 is one event. Every event is written with track id 0, as the baseline does.
@@ -12,15 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from perloc.metrics.seld import angular_error_deg
+
 ACTIVITY_THRESHOLD = 0.5
 UNIFY_DEGREES = 15.0
 _PAIRS = ((0, 1), (1, 2), (2, 0))
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
-                                    + 1e-12)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def decode_frame_class(tracks: np.ndarray) -> list[np.ndarray]:
@@ -29,7 +26,7 @@ def decode_frame_class(tracks: np.ndarray) -> list[np.ndarray]:
     tracks[:, 3] = np.maximum(tracks[:, 3], 0.0)
     active = np.linalg.norm(tracks[:, :3], axis=1) > ACTIVITY_THRESHOLD
     similar = [(i, j) for i, j in _PAIRS if active[i] and active[j]
-               and _angle_deg(tracks[i, :3], tracks[j, :3]) < UNIFY_DEGREES]
+               and angular_error_deg(tracks[i, :3], tracks[j, :3]) < UNIFY_DEGREES]
     if not similar:
         return [tracks[k] for k in range(3) if active[k]]
     if len(similar) == 1:

@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.registry import METHODS
-from perloc.datasets.dcase_csv import DcaseEvents
+from perloc.datasets.dcase_csv import DcaseEvents, polar_to_unit
 from perloc.datasets.seld_labels import FS, MIC_POSITIONS, SPEED_OF_SOUND
 from perloc.datasets.starss23 import LABEL_HOP
 from perloc.metrics.seld import angular_error_deg
@@ -41,11 +41,6 @@ class SrpParams:
             raise ValueError("grid_deg must be in (0, 30] and 0 < low_hz < high_hz <= 12000")
         if self.distance_m < 0:
             raise ValueError("distance_m must be >= 0")
-
-
-def _unit(azimuth: np.ndarray, colatitude: np.ndarray) -> np.ndarray:
-    return np.stack([np.sin(colatitude) * np.cos(azimuth), np.sin(colatitude) * np.sin(azimuth),
-                     np.cos(colatitude)], axis=-1)
 
 
 class SrpPhat:
@@ -68,8 +63,8 @@ class SrpPhat:
         stft = np.stack([pra.transform.stft.analysis(ch, N_FFT, HOP).T for ch in chunk])
         self.doa.locate_sources(stft, num_src=k, freq_range=[self.params.low_hz,
                                                              self.params.high_hz])
-        return _unit(np.atleast_1d(self.doa.azimuth_recon),
-                     np.atleast_1d(self.doa.colatitude_recon))
+        return polar_to_unit(np.degrees(np.atleast_1d(self.doa.azimuth_recon)),
+                             90.0 - np.degrees(np.atleast_1d(self.doa.colatitude_recon)))
 
     def _file(self, audio: np.ndarray, truth: DcaseEvents) -> DcaseEvents:
         n_label = audio.shape[-1] // LABEL_HOP
