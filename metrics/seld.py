@@ -188,10 +188,15 @@ def class_scores(stats: np.ndarray, config: SeldConfig = SeldConfig()) -> dict[s
     return {"F": f, "DOAE": doae, "RDE": rde, "DE": de, "LR": lr, "SELD": seld}
 
 
+def reference_counts(stats: np.ndarray, config: SeldConfig = SeldConfig()) -> np.ndarray:
+    """Reference events per class N_c of summed statistics [..., width] -> [..., C]."""
+    return _per_class(np.asarray(stats, dtype=np.float64), config.n_classes)[..., _NREF, :]
+
+
 def error_rate(stats: np.ndarray, config: SeldConfig = SeldConfig()) -> np.ndarray:
     """ER = (S + D + I) / (eps + N_ref) of summed statistics [..., width] -> [...]."""
     stats = np.asarray(stats, dtype=np.float64)
-    n_ref = _per_class(stats, config.n_classes)[..., _NREF, :].sum(axis=-1)
+    n_ref = reference_counts(stats, config).sum(axis=-1)
     return stats[..., -3:].sum(axis=-1) / (EPS + n_ref)
 
 

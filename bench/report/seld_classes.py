@@ -6,29 +6,28 @@ import numpy as np
 from tabulate import tabulate
 
 from perloc.bench.report.base import Report, Row, RunContext
-from perloc.metrics.seld import SeldConfig, class_scores, file_stats
-
-CLASS_NAMES = ("female speech", "male speech", "clapping", "telephone", "laughter",
-               "domestic sounds", "footsteps", "door", "music", "musical instrument",
-               "water tap", "bell", "knock")
+from perloc.datasets.starss23 import CLASSES
+from perloc.metrics.seld import SeldConfig, class_scores, reference_counts
 
 
 class _Sums:
-    def __init__(self, config: SeldConfig) -> None:
-        self.config = config
+    """Sums the per-file statistics rows of the task's SELD metric cards (computed once per
+    batch for the scores; the cards' update returns the same rows here)."""
+
+    def __init__(self, config: SeldConfig, rows) -> None:
+        self.config, self.rows = config, rows
         self.total = np.zeros(config.width)
 
     def update(self, pred, truth) -> None:
-        for p, t in zip(pred["events"], truth["events"], strict=True):
-            self.total += file_stats(t, p, self.config)
+        self.total += self.rows(pred["events"], truth["events"]).sum(axis=0)
 
     def compute(self) -> dict:
         per_class = class_scores(self.total, self.config)
         clean = {k: [None if not np.isfinite(v) else round(float(v), 6) for v in per_class[k]]
                  for k in ("F", "DOAE", "RDE")}
-        return {"classes": list(CLASS_NAMES[:self.config.n_classes]), **clean,
-                "references": self.total[:self.config.n_classes * 9].reshape(-1, 9)[:, 8]
-                .astype(int).tolist()}
+        names = [name.split(",")[0].lower() for name in CLASSES[:self.config.n_classes]]
+        counts = reference_counts(self.total, self.config).astype(int).tolist()
+        return {"classes": names, **clean, "references": counts}
 
 
 class SeldClasses(Report):
@@ -41,7 +40,7 @@ class SeldClasses(Report):
         self.config = config or SeldConfig()
 
     def collector(self, context: RunContext) -> _Sums:
-        return _Sums(self.config)
+        return _Sums(self.config, context.task.metric(context.task.primary).update)
 
     def markdown(self, board: dict, section: dict, rows: list[Row]) -> list[str]:
         found = [(r.name, r.first["extras"][self.name]) for r in rows
