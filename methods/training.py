@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
+import json
 import logging
 import math
 import os
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from perloc.bench.core.protocols import FitContext
+from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 
 CHECKPOINT_VERSION = 1
 TRAINING_VERSION = 3  # bump when a change alters what training produces: old checkpoints retire
@@ -123,6 +125,22 @@ def make_optimizer(model: torch.nn.Module, ctx: FitContext, opt: Optimization):
     else:
         factor = lambda t: piecewise(t, total, opt.pieces)  # noqa: E731
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
+
+
+def stage_context(ctx: FitContext, option: str, prefix: str, version: int, key: list
+                  ) -> FitContext:
+    """The FitContext of a training stage a method runs inside its own ``fit`` (a frozen
+    front end's pre-training): the profile's ``option`` recipe (its RECIPE_KEYS) over the
+    caller's, and a checkpoint beside the caller's, ``<prefix>-<hash>.pt``, keyed by
+    TRAINING_VERSION, the stage's ``version``, ``key`` (its configuration and data version),
+    the seed and that recipe, so methods with the same stage share one training."""
+    own = ctx.options.get(option)
+    if own:
+        ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE_KEYS if k in own})
+    recipe = [getattr(ctx, k) for k in RECIPE_KEYS]
+    blob = json.dumps([TRAINING_VERSION, version, *key, ctx.seed, recipe], sort_keys=True)
+    name = f"{prefix}-{hashlib.sha1(blob.encode()).hexdigest()[:12]}.pt"
+    return dataclasses.replace(ctx, checkpoint=Path(ctx.checkpoint).parent / name)
 
 
 def weights_digest(module: torch.nn.Module) -> str:

@@ -21,22 +21,19 @@ optimal assignment on the held-out training files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from itertools import permutations
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
+from perloc.bench.core.protocols import FitContext
 from perloc.datasets.seld_labels import IGNORE, tdoa_targets
 from perloc.datasets.starss23 import LABEL_HOP
 from perloc.methods.seld.losses import pit_tdoa_loss
 from perloc.methods.seld.ngcc_features import NgccSeld, NgccSeldParams
-from perloc.methods.training import TRAINING_VERSION, Optimization, train
+from perloc.methods.training import Optimization, stage_context, train
 
 PRETRAIN_VERSION = 1
 
@@ -84,22 +81,12 @@ def assigned_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return float(best.sum() / valid.sum().clamp(min=1) * 100.0)
 
 
-def _checkpoint(ctx: FitContext, params: NgccSeldParams, training) -> Path:
-    recipe = [ctx.epochs, ctx.steps_per_epoch, ctx.batch_size, ctx.lr]
-    blob = json.dumps([TRAINING_VERSION, PRETRAIN_VERSION, dataclasses.asdict(params),
-                       training.version, ctx.seed, recipe], sort_keys=True)
-    return Path(ctx.checkpoint).parent / \
-        f"ngcc-seld-{hashlib.sha1(blob.encode()).hexdigest()[:12]}.pt"
-
-
 def pretrained_extractor(params: NgccSeldParams, training, ctx: FitContext
                          ) -> tuple[NgccSeld, dict[str, list[float]]]:
     """Train (or load) the extractor; returned frozen (no gradients, eval mode) with its
     curves (``ngcc_val_loss``, ``ngcc_val_accuracy``, ...)."""
-    own = ctx.options.get("ngcc")
-    if own:
-        ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE_KEYS if k in own})
-    ctx = dataclasses.replace(ctx, checkpoint=_checkpoint(ctx, params, training))
+    ctx = stage_context(ctx, "ngcc", "ngcc-seld", PRETRAIN_VERSION,
+                        [dataclasses.asdict(params), training.version])
     if ctx.say:
         ctx.say(f"  multi-target NGCC-PHAT pre-training -> {ctx.checkpoint.name}")
     torch.manual_seed(ctx.seed)

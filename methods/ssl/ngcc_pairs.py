@@ -18,17 +18,15 @@ with the same NGCC size share one pre-training.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from functools import cached_property
 
 import numpy as np
 import torch
 
-from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
+from perloc.bench.core.protocols import FitContext
 from perloc.datasets.ssl_schema import SAMPLE_RATE, SPEED_OF_SOUND
 from perloc.methods.tdoa.ngcc import NGCCPHAT, NgccParams, NgccPhat
-from perloc.methods.training import TRAINING_VERSION
+from perloc.methods.training import stage_context
 
 PAIR_VERSION = 1
 
@@ -74,25 +72,15 @@ class PairTraining:
         return _pairs(self.training.validation, np.random.default_rng(7))
 
 
-def _checkpoint(ctx: FitContext, params: NgccParams, training) -> object:
-    recipe = [ctx.epochs, ctx.steps_per_epoch, ctx.batch_size, ctx.lr]
-    blob = json.dumps([TRAINING_VERSION, PAIR_VERSION, dataclasses.asdict(params),
-                       training.version, ctx.seed, recipe], sort_keys=True)
-    key = hashlib.sha1(blob.encode()).hexdigest()[:12]
-    return ctx.checkpoint.parent / f"ngcc-pairs-{key}.pt"
-
-
 def pretrained_ngcc(params: NgccParams, training, ctx: FitContext) -> tuple[NGCCPHAT, dict]:
     """Train (or load) the pair NGCC-PHAT; returned frozen, in eval mode, with its curves."""
-    own = ctx.options.get("ngcc")
-    if own:
-        ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE_KEYS if k in own})
+    ctx = stage_context(ctx, "ngcc", "ngcc-pairs", PAIR_VERSION,
+                        [dataclasses.asdict(params), training.version])
     torch.manual_seed(ctx.seed)
     method = NgccPhat(params)
-    path = _checkpoint(ctx, params, training)
     if ctx.say:
-        ctx.say(f"  NGCC-PHAT pair pre-training -> {path.name}")
-    history = method.fit(PairTraining(training), dataclasses.replace(ctx, checkpoint=path))
+        ctx.say(f"  NGCC-PHAT pair pre-training -> {ctx.checkpoint.name}")
+    history = method.fit(PairTraining(training), ctx)
     model = method.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
