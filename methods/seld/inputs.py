@@ -23,13 +23,8 @@ import numpy as np
 import torch
 
 from perloc.datasets.feature_cache import FeatureCache
-from perloc.methods.seld.feature_store import (
-    FEATURE_VERSION,
-    SeldFeatureCache,
-    audio_digest,
-    feature_key,
-)
-from perloc.methods.seld.features import NgccLogMel, compute_features
+from perloc.methods.seld.feature_store import SeldFeatureCache, audio_digest, feature_key
+from perloc.methods.seld.features import NgccLogMel
 from perloc.methods.training import weights_digest
 
 FEATURE_SETS = ("gcc-ms", "salsa-lite", "ngcc-ms")
@@ -57,14 +52,14 @@ def shape_of(feature_set: str, ngcc_channels: int = 16) -> Shape:
 class FileFeatures:
     """Features of whole files for one feature set (and NGCC extractor), cached by content."""
 
-    def __init__(self, feature_set: str, cache_folder: Path | None, ngcc=None) -> None:
+    def __init__(self, feature_set: str, cache_folder: Path, ngcc=None) -> None:
         shape_of(feature_set)
         if feature_set == "ngcc-ms" and ngcc is None:
             raise ValueError("ngcc-ms features need the pre-trained NGCC extractor")
         self.feature_set, self.ngcc = feature_set, ngcc
         self.mel = NgccLogMel() if feature_set == "ngcc-ms" else None
-        folder = None if cache_folder is None else Path(cache_folder)
-        self.cache = None if folder is None else FeatureCache(folder / f"seld-{feature_set}.h5")
+        self.cache = FeatureCache(Path(cache_folder) / f"seld-{feature_set}.h5")
+        self.store = SeldFeatureCache(self.cache)
         self.tag = weights_digest(ngcc) if ngcc is not None else ""
 
     def __call__(self, audio: np.ndarray, n_label_frames: int) -> list[np.ndarray]:
@@ -72,15 +67,9 @@ class FileFeatures:
         frames = FRAMES_PER_LABEL * n_label_frames
         digest = audio_digest(audio)
         if self.feature_set != "ngcc-ms":
-            if self.cache is None:
-                with torch.inference_mode():
-                    part = compute_features(self.feature_set, np.asarray(audio)[None])[0].numpy()
-            else:
-                part = SeldFeatureCache(self.cache).get(self.feature_set, digest, lambda: audio)
-            return [part[:, :frames]]
-        key = [*feature_key("ngcc-ms", digest), self.tag, FEATURE_VERSION]
-        packed = (self._ngcc(audio) if self.cache is None
-                  else self.cache.get(key, lambda: self._ngcc(audio)))
+            return [self.store.get(self.feature_set, digest, lambda: audio)[:, :frames]]
+        packed = self.cache.get([*feature_key("ngcc-ms", digest), self.tag],
+                                lambda: self._ngcc(audio))
         return [part[:, :frames] for part in self._unpack(packed)]
 
     def _ngcc(self, audio: np.ndarray) -> np.ndarray:
