@@ -112,11 +112,13 @@ class SeldTraining:
     def files(self, split: str) -> tuple[str, ...]:
         return self.split_files[split]
 
+    def recording(self, stem: str) -> tuple[np.ndarray, object]:
+        """(audio [4, N], events) of a file as recorded."""
+        return self.starss.audio(stem), self.starss.events(stem)
+
     def views(self, stem: str) -> list[tuple[np.ndarray, object]]:
         """(audio [4, N], events) of a file: itself, or its 8 ACS swaps with ``acs``."""
-        if self.config.acs:
-            return self.starss.acs_views(stem)
-        return [(self.starss.audio(stem), self.starss.events(stem))]
+        return self.starss.acs_views(stem) if self.config.acs else [self.recording(stem)]
 
     def n_label_frames(self, stem: str) -> int:
         return self.starss.n_label_frames(stem)

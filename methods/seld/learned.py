@@ -188,7 +188,7 @@ class SeldLearned(ModelState):
         total = np.zeros(config.width)
         for stem in stems:
             n_label = training.n_label_frames(stem)
-            audio, events = training.views(stem)[0]
+            audio, events = training.recording(stem)  # not the 8 ACS views: one is scored
             total += file_stats(events, self._events(audio, n_label, model), config)
         result = scores(total, config)
         return {"F": float(result["F"]) * 100.0, "DOAE": float(result["DOAE"])}
