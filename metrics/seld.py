@@ -34,6 +34,7 @@ sum and the jackknife over files (``jackknife_scores``) leaves one file's row ou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -248,17 +249,18 @@ _DESCRIPTIONS = {
 
 class _FileStats:
     """``update`` of every SELD card: per-file statistics rows, computed once per batch (the
-    cards share them: the last (pred, truth) pair is remembered)."""
+    cards share them: the last (pred, truth) pair is held, by reference, so no later batch
+    can take its place by reusing its memory)."""
 
     def __init__(self, config: SeldConfig) -> None:
         self.config = config
-        self._last: tuple[int, int, np.ndarray] | None = None
+        self._last: tuple[Any, Any, np.ndarray] | None = None
 
     def __call__(self, pred, truth) -> np.ndarray:
-        if self._last is not None and self._last[:2] == (id(pred), id(truth)):
+        if self._last is not None and self._last[0] is pred and self._last[1] is truth:
             return self._last[2]
         rows = np.stack([file_stats(t, p, self.config) for p, t in zip(pred, truth, strict=True)])
-        self._last = (id(pred), id(truth), rows)
+        self._last = (pred, truth, rows)
         return rows
 
 

@@ -201,3 +201,16 @@ def test_jackknife_of_three_files_by_hand():
     se = math.sqrt(2 * ((1 / 9) ** 2 * 2 + (2 / 9) ** 2) / 3)
     assert jk.std_err == pytest.approx(se)
     assert jk.high - jk.estimate == pytest.approx(4.302652729911275 * se)  # t(0.975, 2)
+
+
+def test_the_cards_share_one_update_per_batch_and_never_a_stale_one():
+    from perloc.metrics.seld import seld_cards
+
+    f, doae = seld_cards()[:2]
+    assert f.update is doae.update
+    for shift in range(20):  # fresh arrays each batch, as a run makes them
+        pred, truth = np.empty(1, dtype=object), np.empty(1, dtype=object)
+        truth[0] = events((0, 0, 0, 0, 1.0), END)
+        pred[0] = events((0, 0, shift, 0, 1.0))
+        assert doae.score(pred, truth) == pytest.approx(shift, abs=1e-3)
+        assert f.score(pred, truth) == pytest.approx(100 / 13)  # shift < 20: a hit
