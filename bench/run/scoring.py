@@ -129,8 +129,10 @@ def score_table(metrics: tuple[MetricCard, ...], rows: dict[str, np.ndarray],
     stats, computes = [clustered[c.name] for c in applies], [c.compute for c in applies]
     if interval == "jackknife":
         cis = jackknife_cis(stats, computes)
-    else:
+    elif interval == "bootstrap":
         cis = bootstrap_cis(stats, computes, n_resamples=n_resamples, rng=rng)
+    else:
+        raise ValueError(f"interval must be bootstrap or jackknife, got {interval!r}")
     return {c.name: Score(values[c.name], lo, hi, n, len(clustered[c.name]))
             for c, (lo, hi) in zip(applies, cis, strict=True)}
 
