@@ -29,12 +29,11 @@ import torch
 from torch import Tensor, nn
 
 from perloc.methods.checks import require_positive_ints
-from perloc.methods.layers.conv import LEAKY_SLOPE, ConvBlock
+from perloc.methods.layers.conv import ConvBlock
 from perloc.methods.layers.gcc import GCCParams, all_pairs, gcc
-from perloc.methods.layers.sinc import SincConv
+from perloc.methods.tdoa.ngcc import NgccParams, SincBackbone
 
 N_MICS = 4
-FILTER_KERNELS = (11, 9, 7)
 POST_KERNELS = (11, 9, 7)
 WINDOWS_PER_LABEL = 5  # 20 ms windows in a 100 ms label frame
 
@@ -62,27 +61,6 @@ class NgccSeldParams:
         return 2 * self.max_tau + 1
 
 
-class FilterBank(nn.Module):
-    """f: [B * M, N] -> [B * M, L, N], the same filters for every microphone."""
-
-    def __init__(self, p: NgccSeldParams) -> None:
-        super().__init__()
-        convs: list[nn.Module] = [SincConv(p.channels, p.sinc_kernel, p.fs)]
-        convs += [nn.Conv1d(p.channels, p.channels, k, padding=k // 2, padding_mode="circular")
-                  for k in FILTER_KERNELS]
-        self.conv = nn.ModuleList(convs)
-        self.bn = nn.ModuleList(nn.BatchNorm1d(p.channels, momentum=p.bn_momentum)
-                                for _ in convs)
-        self.act = nn.LeakyReLU(LEAKY_SLOPE)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x[:, None]
-        for i, (conv, bn) in enumerate(zip(self.conv, self.bn, strict=True)):
-            x = bn(conv(x))
-            x = self.act(x) if i < len(self.conv) - 1 else x
-        return x
-
-
 class NgccSeld(nn.Module):
     """The multi-target NGCC-PHAT extractor (module docstring) with its pre-training head."""
 
@@ -92,7 +70,10 @@ class NgccSeld(nn.Module):
         self.gcc_params = GCCParams("phat", p.eps, p.max_tau, 2 * p.window)
         self.register_buffer("pairs", all_pairs(N_MICS), persistent=False)
         self.register_buffer("scale", torch.ones(N_MICS), persistent=True)  # per-channel std
-        self.filters = FilterBank(p)
+        # f is Paper V's SincNet backbone (the TDOA task's NGCC-PHAT) at these sizes
+        self.filters = SincBackbone(NgccParams(
+            sig_len=p.window, max_tau=p.max_tau, channels=p.channels, corr_channels=p.channels,
+            sinc_kernel=p.sinc_kernel, fs=p.fs, bn_momentum=p.bn_momentum))
         widths = [p.channels] * (len(POST_KERNELS) + 1)
         post = [ConvBlock(a, b, k) for a, b, k in zip(widths[:-1], widths[1:], POST_KERNELS,
                                                        strict=True)]
