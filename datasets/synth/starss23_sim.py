@@ -108,7 +108,7 @@ class SimSize:
 
 SIZES = {
     "smoke": SimSize("smoke", 4, 2, (8.0, 12.0), 2, 1),
-    "default": SimSize("default", 40, 12, (20.0, 40.0), 6, 3),
+    "default": SimSize("default", 160, 24, (20.0, 40.0), 12, 4),  # about 1.7 h
     "paper": SimSize("paper", 180, 60, (30.0, 90.0), 12, 5),  # about 4 h
 }
 

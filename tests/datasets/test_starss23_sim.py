@@ -148,7 +148,7 @@ def test_a_moving_event_is_heard_where_its_labels_say():
 def test_the_default_plan_follows_the_scene_rules():
     plans = plan_files("default", 0)
     size = SIZES["default"]
-    assert sum(p.split == "train" for p in plans) == 40 and len(plans) == 52
+    assert sum(p.split == "train" for p in plans) == 160 and len(plans) == 184
     assert {p.room.number for p in plans if p.split == "train"}.isdisjoint(
         p.room.number for p in plans if p.split == "test")
     same_class, three, moving, events = 0, 0, 0, 0
