@@ -19,9 +19,9 @@ significand, so this rounds on the same binade spacing (with the same ties-to-ev
 higher. Float64 inputs are first rounded to float32 *to odd* (torch casts float64 through
 float32 with round-to-nearest, which can round a value a hair above a midpoint onto the
 midpoint and then tie it the wrong way); round-to-odd at 24 bits followed by rounding to ≤ 4
-significand bits is a correct single rounding. Results therefore equal
-``c · cast(x / c)`` wherever ``|x| ≤ c · finfo.max``, and are the exact nearest grid point of
-``x / c`` for every input. The grid's top value is returned as exactly ±α.
+significand bits is a correct single rounding. Results therefore equal ``c · cast(x / c)``
+(torch's cast of float32 values) wherever ``|x| ≤ c · finfo.max``, and are the correctly
+rounded nearest grid point of ``x / c`` for every float32 and float64 input. The grid's top value is returned as exactly ±α.
 
 Stochastic rounding (communication, §5.3) finds the two neighbouring grid points of ``y``
 from the grid spacing at ``y`` (exponent read exactly by ``torch.frexp``, all steps exact),
@@ -600,7 +600,7 @@ def server_optimize(client_tensors: Sequence[Tensor], client_alphas: Sequence[fl
     """SERVEROPTIMIZE (spec §5.4) for one tensor: minimise
     ``J(w, α) = Σ_k p_k ‖Q(w; α) − Q_k‖²`` (``Q_k`` the dequantized client tensors,
     ``p_k = weights_k / Σ weights``) by alternating ``steps`` gradient steps on w (straight
-    through, ``∇ = 2 Σ p_k (Q(w; α) − Q_k)``, step ``lr``: the paper picked it from {0.01, 0.1,
+    through, ``∇ = 2 Σ p_k (Q(w; α) − Q_k)`` as the spec writes it, without a clip mask, step ``lr``: the paper picked it from {0.01, 0.1,
     1}) at fixed α with a grid search of α over ``n_alpha`` uniform values in
     ``[min α_k, max α_k]`` plus the mean α, ``rounds`` times, starting from the FedAvg mean and
     mean α. The best iterate is kept, so ``objective <= initial``. ``fmt=None``: no
