@@ -44,9 +44,9 @@ padding, stride 1; "separable" = depthwise conv (k taps per channel) then pointw
 Weights: Xavier-uniform (NeMo's default ``init_mode``). Dropout 0.0 by default (the NeMo
 configs'). Parameters for 35 classes: **74,523** with the 40 MFCCs of the harness's front end,
 77,859 with the original 64 MFCCs. The MatchboxNet paper says ~77K for 3x1x64 (this structure,
-64 MFCCs); the thesis says ~350K for its MatchboxNet: **flag**: no 3x1x64 layout gives 350K, so
-either the thesis used a wider or deeper variant or the number is wrong; the harness builds the
-paper's 3x1x64. FP32 share (9 BatchNorms' 1,536 parameters + the head bias): 1,571 / 74,523 =
+64 MFCCs); the thesis says ~350K for its MatchboxNet: **flag**: 3x1x64 gives 72-78K for 12-35
+classes and 40-64 MFCCs, nowhere near 350K, so the thesis either used a wider or deeper variant
+that it does not describe or misquotes the size; the harness builds the paper's 3x1x64. FP32 share (9 BatchNorms' 1,536 parameters + the head bias): 1,571 / 74,523 =
 2.11 % (35 classes, 40 MFCCs), above the spec's "< 2 %" (a statement about the CIFAR models).
 
 **kwt-1** (``kwt1(n_classes)``): the KWS task's KWT-1 (:mod:`perloc.methods.kws.kwt_model`,
@@ -69,8 +69,8 @@ buffers: BatchNorm's ``running_mean`` / ``running_var`` (float32, 1-D) and
 ``initialized`` flag (bool). The FP8 payload (:func:`~perloc.methods.layers.fp8.
 quantize_state_dict`) sends float tensors it does not select in FP32 and keeps the others, so
 BatchNorm running statistics travel as FP32 and are averaged with the same client weights n_k
-as biases and norm parameters (FedAvg over all float tensors, as FedDyn and Flower's FedAvg
-do); ``num_batches_tracked`` is unused by a BatchNorm with a fixed momentum, so any rule
+as biases and norm parameters (FedAvg over every float tensor of the state dict);
+``num_batches_tracked`` is unused by a BatchNorm with a fixed momentum, so any rule
 (average and round, or the server's own) is harmless. Which tensors to FP8-encode: the keys of
 :func:`~perloc.methods.layers.fp8.fp8_weight_alphas` (the QAT-quantized weights). The payload's
 default rule "2+ dimensions" gives the same set for LeNet, ResNet18-GN and MatchboxNet, but
