@@ -110,10 +110,12 @@ def load_batch(path: Path) -> dict[str, Any]:
     stream = io.BytesIO(raw)
     try:
         obj = RestrictedUnpickler(stream, encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
-        raise UserError(f"{path}: not a readable CIFAR pickle ({exc})") from None
     except EOFError:
         raise UserError(f"{path}: truncated pickle (ends before its STOP opcode)") from None
+    except pickle.UnpicklingError as exc:
+        if "truncated" in str(exc):
+            raise UserError(f"{path}: truncated pickle ({exc})") from None
+        raise UserError(f"{path}: not a readable CIFAR pickle ({exc})") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, struct.error,
             MemoryError, RecursionError, UnicodeDecodeError, OverflowError) as exc:
         raise UserError(f"{path}: damaged pickle ({type(exc).__name__}: "
