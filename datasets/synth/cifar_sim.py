@@ -29,7 +29,13 @@ a small CNN learns the classes without reaching 100 %.
 * **cifar100-sim**: the real fine -> coarse grouping of CIFAR-100; the coarse class fixes the
   shape (coarse % 10) and whether the object comes as one or as a pair (coarse // 10), the
   fine class within its group of five fixes the texture and the hue, so fine classes of one
-  superclass look alike, as in the real data.
+  superclass look alike, as in the real data. Its nuisances are milder (:data:`NUISANCE`).
+
+Measured once (spec §5.7's LeNet, 2 conv + 3 fc; SGD lr 0.01, momentum 0.9, batch 64,
+horizontal flips, one CPU thread; not a unit test): on the default cifar10-sim, 58 % test
+accuracy after 5 epochs and 72 % after 10 (train 78 %, about 17 s an epoch); on the default
+cifar100-sim, 17 % after 5 epochs and rising. Writing the default sizes takes about 4 s
+(cifar10-sim) and 7 s (cifar100-sim) on 2 busy cores.
 
 Deterministic for a seed; written atomically through
 :func:`perloc.datasets.synth.staging.write_folder` (a no-op when up to date).
@@ -90,6 +96,12 @@ class Nuisance:
     distractor_scale: tuple[float, float] = (0.12, 0.35)
     occlusion: float = 0.2  # share of images with an occluding bar
     noise: tuple[float, float] = (0.01, 0.07)  # pixel noise sd
+
+
+# CIFAR-100's classes are finer (five per shape and layout), so its nuisances are milder
+NUISANCE = {"cifar10": Nuisance(),
+            "cifar100": Nuisance(hue_jitter=0.04, contrast=(0.5, 1.0), distractors=1,
+                                 occlusion=0.1, noise=(0.01, 0.05))}
 
 
 @dataclass(frozen=True)
@@ -203,7 +215,8 @@ def render_split(layout: CifarLayout, labels: np.ndarray, seed: int, split: str)
     styles, out = _styles(layout), np.empty((len(labels), 3 * SIDE * SIDE), dtype=np.uint8)
     for k, start in enumerate(range(0, len(labels), CHUNK)):
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, k])
-        out[start:start + CHUNK] = render(labels[start:start + CHUNK], styles, rng)
+        out[start:start + CHUNK] = render(labels[start:start + CHUNK], styles, rng,
+                                          NUISANCE[layout.name])
     return out
 
 
@@ -248,8 +261,8 @@ def write_split(folder: Path, layout: CifarLayout, split: str, n: int, seed: int
 
 
 def sim_version(layout: CifarLayout, size: SimSize, seed: int) -> str:
-    blob = json.dumps([GENERATOR_VERSION, layout.name, asdict(size), asdict(Nuisance()), seed],
-                      sort_keys=True)
+    blob = json.dumps([GENERATOR_VERSION, layout.name, asdict(size),
+                       asdict(NUISANCE[layout.name]), seed], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -268,7 +281,8 @@ def write_cifar_sim(out_root: Path | str, variant: str = "cifar10",
                   for split, n in (("train", size.n_train), ("test", size.n_test))}
         dump_batch(_meta(layout, max(counts["train"])), folder / layout.meta)
         marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size), "nuisance": asdict(Nuisance()), "images": counts}
+                  "size": asdict(size), "nuisance": asdict(NUISANCE[layout.name]),
+                  "images": counts}
         (tmp / layout.marker).write_text(json.dumps(marker, indent=2) + "\n")
 
     return write_folder(out_root, layout.marker, version, generate)
