@@ -127,9 +127,10 @@ def _local(layer: Layer, rows: np.ndarray, side: int) -> tuple[np.ndarray, np.nd
     return cos * dx + sin * dy, cos * dy - sin * dx
 
 
-def _grouped(keys: np.ndarray, u: np.ndarray, v: np.ndarray, make) -> np.ndarray:
-    """``make(key, rows)`` evaluated per group of equal ``keys``, gathered into one array."""
-    out = np.empty_like(u)
+def _grouped(keys: np.ndarray, like: np.ndarray, make) -> np.ndarray:
+    """``make(key, rows)`` evaluated per group of equal ``keys``, gathered into one array
+    shaped as ``like``."""
+    out = np.empty_like(like)
     for key in np.unique(keys):
         rows = np.flatnonzero(keys == key)
         out[rows] = make(int(key), rows)
@@ -145,10 +146,10 @@ def draw(canvas: np.ndarray, layer: Layer, rng: np.random.Generator) -> None:
         return
     u, v = _local(layer, active, side)
     pixels = (layer.scale[active] * side / 2).astype(np.float32)[:, None, None]
-    sdf = _grouped(layer.shape[active], u, v, lambda s, r: _SDF[s](u[r], v[r]))
+    sdf = _grouped(layer.shape[active], u, lambda s, r: _SDF[s](u[r], v[r]))
     cover = np.clip(0.5 - sdf * pixels, 0, 1) * layer.alpha[active].astype(np.float32)[:, None, None]
     freq = layer.freq[active].astype(np.float32)[:, None, None]
-    mix = _grouped(layer.texture[active], u, v,
+    mix = _grouped(layer.texture[active], u,
                    lambda t, r: _texture(t, u[r], v[r], freq[r], rng))[..., None]
     c1 = layer.colour[active].astype(np.float32)[:, None, None]
     c2 = layer.colour2[active].astype(np.float32)[:, None, None]
