@@ -182,7 +182,8 @@ class TrainingState:
     complete: bool = False
 
 
-def _save(path: Path, payload: dict) -> None:
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Write a checkpoint atomically (a temporary file, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
@@ -232,7 +233,7 @@ def train(
             state.best_state = copy.deepcopy(model.state_dict())
         state.epoch += 1
         state.complete = state.epoch >= ctx.epochs
-        _save(Path(ctx.checkpoint), _payload(model, optimizer, schedule, state))
+        save_checkpoint(Path(ctx.checkpoint), _payload(model, optimizer, schedule, state))
         if ctx.say:
             ctx.say(f"  epoch {state.epoch}/{ctx.epochs}: " +
                     ", ".join(f"val {k} {v:.3f}" for k, v in scores.items()))

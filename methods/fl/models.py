@@ -88,7 +88,7 @@ import torch
 from torch import Tensor, nn
 
 from perloc.methods.checks import require_positive_int, require_probability
-from perloc.methods.kws.classifier import CLIP_SAMPLES, AudioClassifier
+from perloc.methods.kws.classifier import AudioClassifier
 from perloc.methods.kws.kwt_model import KWT, KWT_SIZES
 from perloc.methods.layers.fp8 import FP8QATLayer, FP8Quantizer
 
@@ -100,9 +100,11 @@ __all__ = [
     "PrecisionSplit",
     "ResNet18",
     "kwt1",
+    "kwt1_mfcc",
     "lenet",
     "matchboxnet",
     "matchboxnet_audio",
+    "matchboxnet_mfcc",
     "precision_split",
     "resnet18_gn",
 ]
@@ -317,10 +319,20 @@ def matchboxnet_audio(n_classes: int = 35, *, dropout: float = 0.0) -> AudioClas
     return AudioClassifier(matchboxnet(n_classes, 40, dropout=dropout, frames_first=True))
 
 
+def kwt1_mfcc(n_classes: int = 35) -> KWT:
+    """The KWS task's KWT-1 on its MFCC features [B, 98, 40]."""
+    require_positive_int("n_classes", n_classes)
+    return KWT(dataclasses.replace(KWT_SIZES["kwt-1"], n_classes=n_classes))
+
+
 def kwt1(n_classes: int = 35) -> AudioClassifier:
     """Raw 16 kHz 1-s clips [B, 16000] -> the KWS MFCC front end -> the KWS task's KWT-1."""
-    require_positive_int("n_classes", n_classes)
-    return AudioClassifier(KWT(dataclasses.replace(KWT_SIZES["kwt-1"], n_classes=n_classes)))
+    return AudioClassifier(kwt1_mfcc(n_classes))
+
+
+def matchboxnet_mfcc(n_classes: int = 35) -> MatchboxNet:
+    """MatchboxNet 3x1x64 on the KWS task's MFCC features [B, 98, 40] (frames first)."""
+    return matchboxnet(n_classes, 40, frames_first=True)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -343,13 +355,13 @@ class FlModel:
 
 
 IMAGE_SHAPE = (3, 32, 32)
-AUDIO_SHAPE = (CLIP_SAMPLES,)
+MFCC_SHAPE = (98, 40)  # the KWS front end's frames x coefficients of a 1-s clip
 
 FL_MODELS: dict[str, FlModel] = {m.name: m for m in (
     FlModel("lenet", "image", lenet, IMAGE_SHAPE),
     FlModel("resnet18-gn", "image", resnet18_gn, IMAGE_SHAPE),
-    FlModel("kwt-1", "audio", kwt1, AUDIO_SHAPE),
-    FlModel("matchboxnet", "audio", matchboxnet_audio, AUDIO_SHAPE),
+    FlModel("kwt-1", "audio", kwt1_mfcc, MFCC_SHAPE),
+    FlModel("matchboxnet", "audio", matchboxnet_mfcc, MFCC_SHAPE),
 )}
 
 

@@ -19,6 +19,7 @@ from perloc.methods.fl.models import (
     lenet,
     matchboxnet,
     matchboxnet_audio,
+    matchboxnet_mfcc,
     precision_split,
     resnet18_gn,
 )
@@ -211,8 +212,8 @@ def test_registry():
     assert list(FL_MODELS) == ["lenet", "resnet18-gn", "kwt-1", "matchboxnet"]
     assert {k: (m.modality, m.input_shape) for k, m in FL_MODELS.items()} == {
         "lenet": ("image", (3, 32, 32)), "resnet18-gn": ("image", (3, 32, 32)),
-        "kwt-1": ("audio", (16_000,)), "matchboxnet": ("audio", (16_000,))}
-    assert FL_MODELS["lenet"].build is lenet and FL_MODELS["matchboxnet"].build is matchboxnet_audio
+        "kwt-1": ("audio", (98, 40)), "matchboxnet": ("audio", (98, 40))}
+    assert FL_MODELS["lenet"].build is lenet and FL_MODELS["matchboxnet"].build is matchboxnet_mfcc
     with pytest.raises(dataclasses.FrozenInstanceError):
         FL_MODELS["lenet"].name = "x"
     with pytest.raises(ValueError, match="modality"):
@@ -292,7 +293,7 @@ def test_communicated_fp8_tensors(name):
     model = fp8_qat(FL_MODELS[name].build(QAT[name][2]))
     state = model.state_dict()
     multi_dim = {k for k, t in state.items() if t.is_floating_point() and t.dim() >= 2}
-    extra = {"classifier.pos", "classifier.class_token"} if name == "kwt-1" else set()
+    extra = {"pos", "class_token"} if name == "kwt-1" else set()
     assert multi_dim - set(fp8_weight_alphas(model)) == extra
     assert set(fp8_weight_alphas(model)) <= multi_dim
 
