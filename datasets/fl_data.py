@@ -142,3 +142,26 @@ def image_federation(setup: FlSetup, adapter, n_clients: int, seed: int) -> Fede
                          normalise_images(adapter.images("test"), stats),
                          torch.as_tensor(adapter.labels("test")), len(adapter.class_names),
                          adapter.version, seed, crop_flip, stats)
+
+
+def spec_augment_mfcc(x: Tensor, generator: torch.Generator) -> Tensor:
+    """The KWS task's SpecAugment (its default masks, shared by the batch) on MFCC batches."""
+    from perloc.datasets.kws_augment import AugmentParams, spec_augment
+
+    return spec_augment(x, AugmentParams(), generator)
+
+
+def keyword_federation(setup: FlSetup, clips, n_clients: int, seed: int) -> FederatedData:
+    """A Speech Commands task's training clips (:class:`perloc.datasets.kws_data.KwsClips`, MFCC
+    features) cut by ``setup.partition``: ``speaker`` gives one client per training speaker
+    (``n_clients`` is ignored), ``iid`` ``n_clients`` equal shards."""
+    labels = np.asarray(clips.labels("training"))
+    speakers = clips.speakers("training") if setup.partition == "speaker" else None
+    parts, names = partition(setup, labels, n_clients, seed, speakers)
+    return FederatedData(setup, torch.as_tensor(np.asarray(clips.features("training"),
+                                                           dtype=np.float32)),
+                         torch.as_tensor(labels), parts,
+                         torch.as_tensor(np.asarray(clips.features("testing"), dtype=np.float32)),
+                         torch.as_tensor(np.asarray(clips.labels("testing"))),
+                         len(clips.classes), clips.commands.version, seed, spec_augment_mfcc,
+                         client_names=names)

@@ -94,6 +94,7 @@ class TaskSpec:
     shortcuts: tuple[str, ...] = ()  # conditions that get their own flag (--snr LO:HI)
     inputs: tuple[str, ...] = ()  # batch columns ``bench export`` writes for outside models
     prediction_format: Any = ArrayColumns()  # how ``bench score`` reads predictions (CSV)
+    training_conditions: tuple[str, ...] = ()  # conditions whose value selects the training data
     file_scorer: Any = None  # FileScorer: ``bench score TASK --ref REF --pred PRED`` on official files
 
     def runs(self, card) -> bool:

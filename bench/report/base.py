@@ -23,6 +23,21 @@ from typing import Any
 from scipy import stats as scipy_stats
 
 
+def section_slug(board: dict, section: dict, kind: str) -> str:
+    """File-name stem of a section's ``kind`` of figure: ``task-kind-profile-provenance``, then
+    ``-condition`` for a training condition's section."""
+    parts = [board["task"], kind, section["profile"], section["provenance"]]
+    if section.get("condition"):
+        parts.append(section["condition"].replace("=", "-"))
+    return "-".join(parts)
+
+
+def section_title(section: dict) -> str:
+    """How figures and headings name a section: ``profile, provenance[, condition]``."""
+    parts = [section["profile"], section["provenance"]]
+    return ", ".join([*parts, section["condition"]] if section.get("condition") else parts)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a collector may look at: the task, the test dataset and the method."""

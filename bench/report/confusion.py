@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perloc.bench.report.base import Report, Row, RunContext
+from perloc.bench.report.base import Report, Row, RunContext, section_slug, section_title
 from perloc.metrics.classification import confusion_counts
 
 
@@ -37,7 +37,7 @@ class Confusion(Report):
         return _Counts(list(context.dataset.classes), self.column)
 
     def _png(self, board: dict, section: dict) -> str:
-        return f"{board['task']}-confusion-{section['profile']}-{section['provenance']}.png"
+        return section_slug(board, section, "confusion") + ".png"
 
     def markdown(self, board: dict, section: dict, rows: list[Row]) -> list[str]:
         if not any(self.name in r.first.get("extras", {}) for r in rows):
@@ -54,7 +54,7 @@ class Confusion(Report):
             return []
         name = self._png(board, section)
         plot_confusions(matrices, folder / name, f"{board['task']}: confusion "
-                        f"({section['profile']}, {section['provenance']}; rows true, "
+                        f"({section_title(section)}; rows true, "
                         "row-normalised)")
         return [name]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perloc.bench.report.base import Report, Row
+from perloc.bench.report.base import Report, Row, section_slug, section_title
 
 
 def curve(entry: dict, metric: str) -> tuple[list[int], list[float]] | None:
@@ -45,7 +45,7 @@ class TrainingCurves(Report):
         self.lower_is_better = lower_is_better
 
     def _png(self, board: dict, section: dict) -> str:
-        return f"{board['task']}-curves-{section['profile']}-{section['provenance']}.png"
+        return section_slug(board, section, "curves") + ".png"
 
     def _curves(self, rows: list[Row]) -> dict[str, tuple[list[int], list[float]]]:
         out = {}
@@ -91,6 +91,6 @@ class TrainingCurves(Report):
         floor = self._floor(rows)
         name = self._png(board, section)
         plot_curves(curves, folder / name, f"{board['task']}: validation {self.label} "
-                    f"({section['profile']}, {section['provenance']})", self.label,
+                    f"({section_title(section)})", self.label,
                     None if floor is None else (self.floor, floor))
         return [name]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perloc.bench.report.base import Report, Row, RunContext
+from perloc.bench.report.base import Report, Row, RunContext, section_slug, section_title
 from perloc.bench.run.scoring import cell_mask
 
 
@@ -47,7 +47,7 @@ class ErrorCdf(Report):
         return _Errors(self.error, self.column, self.cell)
 
     def _png(self, board: dict, section: dict) -> str:
-        return f"{board['task']}-cdf-{section['profile']}-{section['provenance']}.png"
+        return section_slug(board, section, "cdf") + ".png"
 
     def _curves(self, rows: list[Row]) -> dict[str, list[float]]:
         cell = self.cell or "overall"
@@ -68,8 +68,7 @@ class ErrorCdf(Report):
             return []
         name = self._png(board, section)
         plot_error_cdf(curves, folder / name, f"{board['task']}: error CDF at "
-                       f"{self.cell or 'overall'} ({section['profile']}, "
-                       f"{section['provenance']})", self.label)
+                       f"{self.cell or 'overall'} ({section_title(section)})", self.label)
         return [name]
 
     def artifacts(self, record, folder: Path) -> list[Path]:

@@ -28,8 +28,16 @@ from perloc.bench.store.workspace import nearest_existing
 BOARD_VERSION = 2
 
 
-def section_key(profile: str, provenance: str) -> str:
-    return f"{profile}/{provenance}"
+def section_key(profile: str, provenance: str, condition: str = "") -> str:
+    return f"{profile}/{provenance}" + (f"/{condition}" if condition else "")
+
+
+def training_condition(record: RunRecord, task: TaskSpec) -> str:
+    """``name=value`` of the record's training conditions (tasks that train one model per
+    condition, e.g. a federated setup, publish one section per value); "" for other tasks."""
+    where = record.where or {}
+    return ",".join(f"{name}={'|'.join(map(str, where.get(name, ())))}"
+                    for name in task.training_conditions)
 
 
 def _kept_slice(name: str, task: TaskSpec) -> bool:
@@ -152,13 +160,15 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
     _fill_headline(board)
     sections = dict(board.get("sections", {}))
     for record in records:
-        key = section_key(record.profile, record.dataset["provenance"]["kind"])
+        condition = training_condition(record, task)
+        key = section_key(record.profile, record.dataset["provenance"]["kind"], condition)
         section = sections.get(key)
         if (section is None or not _same_data(section["dataset"], record.dataset)
                 or section.get("scoring_version") != SCORING_VERSION):
             section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
                        "dataset": portable_dataset(record.dataset), "entries": [],
-                       "scoring_version": SCORING_VERSION}
+                       "scoring_version": SCORING_VERSION,
+                       **({"condition": condition} if condition else {})}
         entries = [e for e in section["entries"] if _identity(e) != _identity(vars(record))]
         section = dict(section, entries=[*entries, _entry(record, task)],
                        resampling_unit=record.resampling_unit, interval=task.interval,
@@ -348,7 +358,9 @@ def render_markdown(board: dict[str, Any], task: TaskSpec) -> str:
     for key, section in board["sections"].items():
         dataset = section["dataset"]
         rows = board_rows(board, key)
-        lines += [f"## {section['profile']} profile, {section['provenance']} data", "",
+        heading = f"{section['profile']} profile, {section['provenance']} data"
+        lines += [f"## {heading}" + (f": {section['condition']}" if section.get("condition")
+                                     else ""), "",
                   *([f"Profile: {section['profile_description']}.", ""]
                     if section.get("profile_description") else []),
                   f"Dataset `{dataset.get('name')}` version `{dataset.get('version')}` "

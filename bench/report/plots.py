@@ -72,9 +72,10 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_curves(curves: dict[str, tuple[list[float], list[float]]], path: Path, title: str,
-                ylabel: str, floor: tuple[str, float] | None = None) -> Path:
-    """One validation curve per label (``(steps, values)``), and an optional horizontal
-    ``floor`` (label, value); written atomically."""
+                ylabel: str, floor: tuple[str, float] | None = None,
+                xlabel: str = "training steps", log_x: bool = False) -> Path:
+    """One curve per label (``(x, values)``: validation values against training steps by
+    default), and an optional horizontal ``floor`` (label, value); written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,7 +86,9 @@ def plot_curves(curves: dict[str, tuple[list[float], list[float]]], path: Path, 
         ax.plot(steps, values, marker=".", label=label)
     if floor is not None:
         ax.axhline(floor[1], color="grey", linestyle="--", label=floor[0])
-    ax.set_xlabel("training steps")
+    ax.set_xlabel(xlabel)
+    if log_x:
+        ax.set_xscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)

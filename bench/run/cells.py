@@ -148,11 +148,12 @@ def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], 
     for cls in classes:
         build_method(cls, resolve_params(cls, spec, overrides), seeds[0])
     learned = any(cls.card.kind == "learned" for cls in classes)
+    split = tuple(dict.fromkeys((*split, *task.training_conditions)))  # one model per value
     cells = []
     for seed in seeds:
-        if learned:
-            training_data(task, spec, seed, root, workspace, progress)
         for chunk in chunks(task_name, profile, where, split):
+            if learned:
+                training_data(task, spec, seed, root, workspace, progress, chunk)
             dataset = cell_dataset(task_name, profile, seed, chunk, root, workspace, progress)
             for method in methods:
                 key = expected_key(task, method, profile, seed, chunk, dataset.version, overrides)

@@ -194,7 +194,7 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
     if cls.card.kind == "learned":
         fit_s, series, _ = ensure_fitted(model, task, spec, seed, dataclasses.asdict(params),
                                       data_root=data_root, workspace=workspace, progress=progress,
-                                      say=say or (lambda _: None))
+                                      say=say or (lambda _: None), where=where)
     key = key or expected_key(task, method, profile, seed, where, dataset.version, overrides)
     record = score_model(model, task, profile, seed, where, dataset=dataset,
                          params=dataclasses.asdict(params), key=key, overrides=overrides,

@@ -37,15 +37,34 @@ def build_method(cls, params, seed: int):
 _TRAINING: dict[tuple, Any] = {}  # per process: training sets built (and checked) once
 
 
+def training_selection(task: TaskSpec, profile: Profile, where: dict | None) -> dict[str, tuple]:
+    """The values of the task's ``training_conditions`` a cell trains on (one each: the sweep
+    splits cells by these conditions); empty for tasks whose training ignores conditions."""
+    if not task.training_conditions:
+        return {}
+    grid = task.select_grid(profile, dict(where or {}))
+    out = {}
+    for name in task.training_conditions:
+        values = grid.get(name, ())
+        if len(values) != 1:
+            raise UserError(f"task {task.name} trains one model per {name}: select one with "
+                            f"-w {name}=VALUE (selected: {', '.join(map(str, values)) or 'none'})")
+        out[name] = tuple(values)
+    return out
+
+
 def training_data(task: TaskSpec, profile: Profile, seed: int, data_root: Path | None,
-                  workspace: Workspace, progress: bool = False):
-    """The task's training data for (profile, seed), built once per process: the sweep planner
-    builds it before any cell, so bad training files fail the command, not a cell."""
+                  workspace: Workspace, progress: bool = False, where: dict | None = None):
+    """The task's training data for (profile, seed and the cell's training conditions), built
+    once per process: the sweep planner builds it before any cell, so bad training files fail
+    the command, not a cell."""
     if task.make_training is None:
         raise UserError(f"task {task.name} has no training data for learned methods")
-    key = (task.name, profile.name, seed, data_root, workspace.cache)
+    selection = training_selection(task, profile, where)
+    key = (task.name, profile.name, seed, data_root, workspace.cache,
+           tuple(sorted(selection.items())))
     if key not in _TRAINING:
-        _TRAINING[key] = task.make_training(DataRequest(profile, seed, {}, data_root,
+        _TRAINING[key] = task.make_training(DataRequest(profile, seed, selection, data_root,
                                                         workspace.cache, progress))
     return _TRAINING[key]
 
@@ -74,8 +93,11 @@ def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, 
 
 def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: dict, *,
                   data_root: Path | None, workspace: Workspace, progress: bool,
-                  say: Callable[[str], None]) -> tuple[float, dict[str, list[float]], Path]:
-    """Load the method's cached checkpoint, or train it (resuming a partial run).
+                  say: Callable[[str], None], where: dict | None = None
+                  ) -> tuple[float, dict[str, list[float]], Path]:
+    """Load the method's cached checkpoint, or train it (resuming a partial run). ``where``:
+    the cell's selection (it picks the training data of tasks with training conditions; the
+    training data's version, part of the checkpoint key, tells them apart).
 
     Returns (fit seconds, training curves, checkpoint path).
     """
@@ -86,9 +108,9 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
     if missing:
         raise UserError(f"profile {profile.name} of {task.name} defines no training recipe "
                         f"({', '.join(missing)})")
-    training = training_data(task, profile, seed, data_root, workspace, progress)
+    training = training_data(task, profile, seed, data_root, workspace, progress, where)
     teachers = _fit_teachers(method, task, profile, seed, data_root=data_root,
-                             workspace=workspace, progress=progress, say=say)
+                             workspace=workspace, progress=progress, say=say, where=where)
     path = checkpoint_path(workspace, task.name, method.card.name, params, training.version,
                            profile, seed, teachers)
     cached = load_checkpoint(path)

@@ -139,7 +139,7 @@ def _commands(request: DataRequest, classes: str):
     return SpeechCommands(root, classes, digests=digests)
 
 
-def _clips(request: DataRequest, classes: str):
+def keyword_clips(request: DataRequest, classes: str):
     from perloc.datasets.feature_cache import FeatureCache
     from perloc.datasets.kws_data import KwsClips
 
@@ -150,14 +150,14 @@ def _clips(request: DataRequest, classes: str):
 def make_dataset(request: DataRequest, classes: str):
     from perloc.datasets.kws_data import KwsTest
 
-    return KwsTest(_clips(request, classes))
+    return KwsTest(keyword_clips(request, classes))
 
 
 def make_training(request: DataRequest, classes: str):
     from perloc.datasets.kws_data import KwsTraining, TrainingOptions
 
     augment = request.profile.train.get("augment", True)
-    return KwsTraining(_clips(request, classes), TrainingOptions(augment=bool(augment)))
+    return KwsTraining(keyword_clips(request, classes), TrainingOptions(augment=bool(augment)))
 
 
 def _task(name: str, classes: str, description: str, columns: tuple[str, ...]) -> TaskSpec:

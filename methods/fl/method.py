@@ -6,7 +6,9 @@ model.
 The recipe maps onto the harness's common fields: ``epochs`` = rounds, ``steps_per_epoch`` =
 local steps per round, ``batch_size`` = the local batch, ``lr`` = the client learning rate.
 Options: ``clients_per_round``, ``optimizer`` (sgd | adamw), ``weight_decay``, ``lr_schedule``
-(constant | cosine over all rounds), ``rounds_per_checkpoint``. The rounds run through the
+(constant | cosine over all rounds), ``rounds_per_checkpoint``, and ``setups``: per setup name,
+keys (common or options) that replace the profile's for that setup (keyword spotting trains with
+AdamW where CIFAR uses SGD). The rounds run through the
 Flower strategy and client app on the in-process grid; the global model is evaluated on the
 central test set after every round (the series ``val_accuracy``) and the bytes of every round
 are recorded (``bytes_up``, ``bytes_down``, ``bytes_total`` cumulative), so the accuracy-vs-bytes
@@ -15,6 +17,7 @@ curve and the communication gain come from the record.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -71,6 +74,15 @@ def round_lr(ctx: FitContext) -> callable:
     raise ValueError(f"lr_schedule must be constant or cosine, got {schedule!r}")
 
 
+def setup_context(ctx: FitContext, setup: str) -> FitContext:
+    """``ctx`` with the recipe's overrides for ``setup`` (``options["setups"][setup]``)."""
+    options = {k: v for k, v in ctx.options.items() if k != "setups"}
+    overrides = dict(ctx.options.get("setups", {}).get(setup, {}))
+    common = {k: overrides.pop(k) for k in ("epochs", "steps_per_epoch", "batch_size", "lr")
+              if k in overrides}
+    return dataclasses.replace(ctx, options={**options, **overrides}, **common)
+
+
 class FederatedMethod:
     """Base of the registered variants (``variant`` set by each subclass)."""
 
@@ -110,7 +122,8 @@ class FederatedMethod:
 
     # -- training -----------------------------------------------------------------------
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
-        logging.getLogger("flwr").setLevel(logging.WARNING)
+        logging.getLogger("flwr").setLevel(logging.ERROR)  # its per-round INFO, setup warnings
+        ctx = setup_context(ctx, training.setup.name)
         self.modality, self.stats = training.setup.modality, training.stats
         self.model = self.build(self.modality, training.n_classes)
         codec = ModelCodec(self.model, self.variant)
