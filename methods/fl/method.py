@@ -5,7 +5,8 @@ model.
 
 The recipe maps onto the harness's common fields: ``epochs`` = rounds, ``steps_per_epoch`` =
 local steps per round, ``batch_size`` = the local batch, ``lr`` = the client learning rate.
-Options: ``clients_per_round``, ``optimizer`` (sgd | adamw), ``weight_decay``, ``lr_schedule``
+Options: ``clients_per_round``, ``optimizer`` (sgd | adamw), ``weight_decay``, ``momentum``,
+``lr_schedule``
 (constant | cosine over all rounds), ``rounds_per_checkpoint``, and ``setups``: per setup name,
 keys (common or options) that replace the profile's for that setup (keyword spotting trains with
 AdamW where CIFAR uses SGD). The rounds run through the
@@ -129,7 +130,8 @@ class FederatedMethod:
         codec = ModelCodec(self.model, self.variant)
         recipe = LocalRecipe(ctx.steps_per_epoch, ctx.batch_size,
                              ctx.options.get("optimizer", "sgd"),
-                             float(ctx.options.get("weight_decay", 1e-3)))
+                             float(ctx.options.get("weight_decay", 1e-3)),
+                             float(ctx.options.get("momentum", 0.0)))
         client = FlClient(self.build(self.modality, training.n_classes), codec, training.client,
                           recipe, training.augment)
         grid = InProcessGrid(client.app(), training.n_clients)
