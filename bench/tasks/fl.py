@@ -37,18 +37,19 @@ PROFILES = {
     "default": Profile(
         "default", "cifar10-sim default size (10,000 training images, 2,000 test) in 20 "
         "clients of 500 (the paper's client size), iid and Dirichlet(0.3); the paper's LeNet; "
-        "40 rounds of 5 clients (C = 0.25; paper: 1000 rounds of 10 of 100), 10 local SGD "
-        "steps of 50 per round (one local epoch; paper: 5), lr 0.1, weight decay 1e-3, "
-        "random crop and flip; speech-commands-tts default size (35 words) with one client per "
-        "training speaker, KWT-1 on MFCCs, 40 rounds of 10 clients, 10 local AdamW steps of "
-        "50 (lr 1e-3 cosine over the rounds, weight decay 0.1, SpecAugment); E4M3; seeds 0, "
-        "1, 2",
+        "30 rounds of 5 clients (C = 0.25; paper: 1000 rounds of 10 of 100), 5 local SGD "
+        "steps of 50 per round (half a local epoch; paper: 5 epochs), lr 0.1, weight decay "
+        "1e-3, random crop and flip; speech-commands-tts default size (35 words) with one "
+        "client per training speaker, MatchboxNet 3x1x64 on MFCCs (KWT-1: -p model=kwt-1), 30 "
+        "rounds of 10 clients, 5 local AdamW steps of 50 (lr 1e-3 cosine over the rounds, "
+        "weight decay 0.1, SpecAugment); E4M3; seeds 0, 1, 2",
         grid={"setup": ("cifar10-iid", "cifar10-dir0.3", "gsc-speaker")},
         dataset={"size": "default", "clients": 20}, batch_size=500, seeds=(0, 1, 2),
         torch_threads=1, methods=METHODS,
-        train={"epochs": 40, "steps_per_epoch": 10, "batch_size": 50, "lr": 0.1,
+        train={"epochs": 30, "steps_per_epoch": 5, "batch_size": 50, "lr": 0.1,
                "clients_per_round": 5, "optimizer": "sgd", "weight_decay": 1e-3,
-               "setups": {"gsc-speaker": {**_KWS_ROUND, "clients_per_round": 10}}}),
+               "setups": {"gsc-speaker": {**_KWS_ROUND, "clients_per_round": 10,
+                                          "model": "matchboxnet"}}}),
     "paper": Profile(
         "paper", "real CIFAR-10/100 or Speech Commands v2 under --data-root (one setup per "
         "command: -w setup=...), 100 clients, 1000 rounds of 10 (C = 0.1), 5 local epochs "

@@ -6,7 +6,7 @@ model.
 The recipe maps onto the harness's common fields: ``epochs`` = rounds, ``steps_per_epoch`` =
 local steps per round, ``batch_size`` = the local batch, ``lr`` = the client learning rate.
 Options: ``clients_per_round``, ``optimizer`` (sgd | adamw), ``weight_decay``, ``momentum``,
-``lr_schedule``
+``lr_schedule``, ``model`` (the network when the method's ``model`` parameter is auto)
 (constant | cosine over all rounds), ``rounds_per_checkpoint``, and ``setups``: per setup name,
 keys (common or options) that replace the profile's for that setup (keyword spotting trains with
 AdamW where CIFAR uses SGD). The rounds run through the
@@ -95,13 +95,18 @@ class FederatedMethod:
         self.model: nn.Module | None = None
         self.modality = "image"
         self.stats: tuple = ()
+        self.model_default = ""  # the recipe's network for an auto ``model``
 
     # -- model --------------------------------------------------------------------------
-    def model_name(self, modality: str) -> str:
-        return AUTO_MODEL[modality] if self.params.model == "auto" else self.params.model
+    def model_name(self, modality: str, default: str = "") -> str:
+        """``params.model``; for auto the recipe's ``model`` for the setup, else LeNet for
+        images and KWT-1 for keywords."""
+        if self.params.model != "auto":
+            return self.params.model
+        return default or AUTO_MODEL[modality]
 
-    def build(self, modality: str, n_classes: int) -> nn.Module:
-        spec = FL_MODELS[self.model_name(modality)]
+    def build(self, modality: str, n_classes: int, default: str = "") -> nn.Module:
+        spec = FL_MODELS[self.model_name(modality, default)]
         if spec.modality != modality:
             raise ValueError(f"model {spec.name} takes {spec.modality}, the setup has {modality}")
         torch.manual_seed(0)  # every variant starts from the same initial weights
@@ -126,13 +131,15 @@ class FederatedMethod:
         logging.getLogger("flwr").setLevel(logging.ERROR)  # its per-round INFO, setup warnings
         ctx = setup_context(ctx, training.setup.name)
         self.modality, self.stats = training.setup.modality, training.stats
-        self.model = self.build(self.modality, training.n_classes)
+        self.model_default = str(ctx.options.get("model", ""))
+        self.model = self.build(self.modality, training.n_classes, self.model_default)
         codec = ModelCodec(self.model, self.variant)
         recipe = LocalRecipe(ctx.steps_per_epoch, ctx.batch_size,
                              ctx.options.get("optimizer", "sgd"),
                              float(ctx.options.get("weight_decay", 1e-3)),
                              float(ctx.options.get("momentum", 0.0)))
-        client = FlClient(self.build(self.modality, training.n_classes), codec, training.client,
+        client = FlClient(self.build(self.modality, training.n_classes, self.model_default),
+                          codec, training.client,
                           recipe, training.augment)
         grid = InProcessGrid(client.app(), training.n_clients)
         state = self._resume(Path(ctx.checkpoint))
