@@ -25,6 +25,23 @@ def invoke(capsys, *argv: str) -> Outcome:
     return Outcome(code, captured.out, captured.err)
 
 
+def written(folder) -> list[str]:
+    """Every file under ``folder`` (relative paths, sorted)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def refused(capsys, workspace, *argv: str) -> Outcome:
+    """Run ``bench *argv`` on bad input and check the house rule: exit 2, one stderr line,
+    nothing on stdout, nothing written to the workspace. Returns the outcome (its one line in
+    ``err``) for the caller's checks of what the line names."""
+    before = written(workspace)
+    result = invoke(capsys, *argv)
+    lines = result.err.strip().splitlines()
+    assert result.code == 2 and len(lines) == 1, result.err
+    assert result.out == "" and written(workspace) == before
+    return result
+
+
 def mlflow_runs(results, task: str, max_results: int = 1000):
     """(client, runs) of ``task``'s experiment in the local SQLite store under ``results``."""
     from mlflow.tracking import MlflowClient
