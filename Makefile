@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TASK ?= tdoa
 PROFILE ?= default
+JOBS ?= 1
 TORCH_PIN ?= torch==2.13.0
 
 .PHONY: bench test lint regress venv dev clean-results
@@ -25,7 +26,7 @@ venv: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
-	$(BIN)/bench run $(TASK) --profile $(PROFILE) --publish
+	$(BIN)/bench run $(TASK) --profile $(PROFILE) --jobs $(JOBS) --publish
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
