@@ -28,12 +28,14 @@ PROFILES = {
         "FP32 FedAvg and FP8 FedAvg-UQ with the paper's LeNet (797,962 parameters); 10 rounds "
         "of 2 clients, 12 local SGD steps "
         "of 32 (lr 0.05 with momentum 0.9, which the paper does not use, weight decay 1e-3); "
-        "E4M3; seed 0",
+        "the other variants (-m) 2 rounds, a plumbing check; E4M3; seed 0",
         grid={"setup": ("cifar10-iid",)}, dataset={"size": "smoke", "clients": 4},
         bootstrap=200, torch_threads=1, batch_size=256, methods=("fedavg", "fp8-fedavg-uq"),
         train={"epochs": 10, "steps_per_epoch": 12, "batch_size": 32, "lr": 0.05,
                "momentum": 0.9, "clients_per_round": 2, "optimizer": "sgd",
-               "weight_decay": 1e-3, "rounds_per_checkpoint": 5}),
+               "weight_decay": 1e-3, "rounds_per_checkpoint": 5,
+               "per_method": {m: {"epochs": 2} for m in ("fp8-fedavg-bq", "fp8-fedavg-uq-plus",
+                                                         "fp8-qat-det", "fp8-qat-rand")}}),
     "default": Profile(
         "default", "cifar10-sim default size (10,000 training images, 2,000 test) in 20 "
         "clients of 500 (the paper's client size), iid and Dirichlet(0.3); the paper's LeNet; "
