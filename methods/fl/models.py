@@ -19,9 +19,10 @@ GroupNorm(2 groups) everywhere, the downsample branches included) with a new
 ``Linear(512, n_classes)``. The stem is torchvision's ImageNet stem (7x7 stride-2 conv, 3x3
 stride-2 max-pool), kept as FedDyn keeps it: a 32x32 CIFAR image is 8x8 after the stem and 1x1
 before the average pool. torchvision cannot be imported beside this project's torch build
-(its compiled ops do not match), so the network is written out here module for module: the
-same module names, state-dict keys, shapes and init (Kaiming-normal fan-out convolutions,
-norm weights 1 and biases 0, torch's default Linear init); ``tests/methods/test_fl_models.py``
+(its compiled ops do not match), so the network is the code base's hand-built torchvision
+ResNet, :func:`perloc.methods.layers.resnet.resnet18` with that norm: the same module names,
+state-dict keys, shapes and init (Kaiming-normal fan-out convolutions, norm weights 1 and
+biases 0, torch's default Linear init) as torchvision's; ``tests/methods/test_fl_models.py``
 compares it with torchvision whenever torchvision imports. Parameters: 11,181,642 (10
 classes), 11,227,812 (100). FP32 share (20 GroupNorms' 9,600 parameters + the FC bias):
 9,610 / 11,181,642 = 0.086 % (10 classes).
@@ -91,6 +92,7 @@ from perloc.methods.checks import require_positive_int, require_probability
 from perloc.methods.kws.classifier import AudioClassifier
 from perloc.methods.kws.kwt_model import KWT, KWT_SIZES
 from perloc.methods.layers.fp8 import FP8QATLayer, FP8Quantizer
+from perloc.methods.layers.resnet import ResNet, resnet18
 
 __all__ = [
     "FL_MODELS",
@@ -98,7 +100,6 @@ __all__ = [
     "LeNet",
     "MatchboxNet",
     "PrecisionSplit",
-    "ResNet18",
     "kwt1",
     "kwt1_mfcc",
     "lenet",
@@ -142,78 +143,17 @@ def lenet(n_classes: int = 10) -> LeNet:
 # ----------------------------------------------------------------------------- ResNet18-GN
 
 
-def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-
-
-class BasicBlock(nn.Module):
-    """torchvision's ResNet basic block: conv3x3-norm-ReLU-conv3x3-norm + shortcut, ReLU."""
-
-    expansion = 1
-
-    def __init__(self, cin: int, cout: int, stride: int,
-                 norm_layer: Callable[[int], nn.Module]) -> None:
-        super().__init__()
-        self.conv1 = _conv3x3(cin, cout, stride)
-        self.bn1 = norm_layer(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = _conv3x3(cout, cout)
-        self.bn2 = norm_layer(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
-                                            norm_layer(cout))
-        self.stride = stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
-
-
-class ResNet18(nn.Module):
-    """torchvision's ``resnet18`` (ImageNet stem, [2, 2, 2, 2] basic blocks, widths 64-512)
-    with a chosen ``norm_layer`` (applied to the downsample branches too) and ``n_classes``
-    outputs; the same state-dict keys as torchvision's."""
-
-    def __init__(self, n_classes: int, norm_layer: Callable[[int], nn.Module]) -> None:
-        super().__init__()
-        require_positive_int("n_classes", n_classes)
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = norm_layer(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        widths, cin = (64, 128, 256, 512), 64
-        for i, width in enumerate(widths, start=1):
-            stride = 1 if i == 1 else 2
-            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(cin, width, stride, norm_layer),
-                                                     BasicBlock(width, width, 1, norm_layer)))
-            cin = width
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512, n_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-def resnet18_gn(n_classes: int = 10, groups: int = 2) -> ResNet18:
+def resnet18_gn(n_classes: int = 10, groups: int = 2) -> ResNet:
     """ResNet18 with every norm ``GroupNorm(groups, C)`` (FedDyn: 2 groups), torchvision stem,
-    new FC (11,181,642 parameters for 10 classes)."""
+    new FC (11,181,642 parameters for 10 classes); the shared
+    :func:`perloc.methods.layers.resnet.resnet18`."""
+    require_positive_int("n_classes", n_classes)
     require_positive_int("groups", groups)
 
     def norm(channels: int) -> nn.GroupNorm:
         return nn.GroupNorm(groups, channels)
 
-    return ResNet18(n_classes, norm)
+    return resnet18(n_classes, norm)
 
 
 # ----------------------------------------------------------------------------- MatchboxNet
