@@ -21,10 +21,11 @@ of monochrome / sepia prints (most in the 1930s, few by the 1970s), colour satur
 grows, contrast (rising), a faded black level (falling), film grain (falling) and vignetting
 (falling). Nuisances: the scene itself, brightness, a random JPEG quality (60-95).
 
-Measured once (not a unit test; 2 busy cores): writing the default size (1,325 photos) takes
-about 8 s, smoke about 1.5 s. A logistic regression on per-photo colour statistics
-(per-channel means and standard deviations at 32 x 32) reaches roughly half accuracy on the
-"first" split (chance 20 %); see the report of the commit that added this module.
+Measured once (not a unit test; 2 cores shared with another job): writing the default size
+(1,325 photos) took 10 s. A softmax regression on 17 colour statistics per photo (channel
+means and standard deviations, saturation, luminance percentiles, edge energy, centre minus
+mean luminance, at 32 x 32) reached 55 % test accuracy on the "first" split (chance 20 %),
+MAE 0.49 decades, every error but 13 of 265 one decade off.
 
 Deterministic for a seed; written atomically through
 :func:`perloc.datasets.synth.staging.write_folder` (a no-op when up to date).

@@ -28,7 +28,8 @@ Gaussian pixel noise; JPEG quality 55-95.
 
 Measured once (not a unit test; 2 cores shared with another job): writing the default size
 (3000 + 800) took 25 s, smoke 2.8 s. A ridge regression on 16x16 RGB pixels of the default
-set gave a test MAE of 5.0 years (predicting the training mean: 8.8 years).
+set gave a test MAE of 5.0 years (predicting the training mean: 8.8 years); a 4-block CNN at
+64 x 64 (batch norm, Adam 2e-3, one thread) 6.0 years after 4 epochs.
 
 Deterministic for a seed; written atomically through
 :func:`perloc.datasets.synth.staging.write_folder` (a no-op when up to date).
