@@ -83,11 +83,15 @@ class OrdinalParams:
             raise ValueError("bins and heads must be >= 0 (0: the paper's configuration)")
 
 
+PAPER_PIECES = ((1 / 3, 1.0), (1 / 3, 0.1), (1 / 3, 0.01))  # x0.1 every 10 of 30 epochs
+
+
 def paper_optimization(ctx: FitContext) -> Optimization:
-    """Adam with coupled L2 on weights, lr x0.1 at each third of the run, last epoch kept."""
+    """Adam with coupled L2 on weights, the paper's step decay (``lr_pieces`` in the recipe:
+    (fraction of the run, lr factor) pairs; default x0.1 at each third), last epoch kept."""
+    pieces = tuple(tuple(p) for p in ctx.options.get("lr_pieces", PAPER_PIECES))
     return Optimization(optimizer="adam", weight_decay=ctx.options.get("weight_decay", 1e-3),
-                        no_decay=("bias",), schedule="piecewise",
-                        pieces=((1 / 3, 1.0), (1 / 3, 0.1), (1 / 3, 0.01)), keep_last=True)
+                        no_decay=("bias",), schedule="piecewise", pieces=pieces, keep_last=True)
 
 
 class OrdinalMethod(ModelState):
