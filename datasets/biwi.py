@@ -26,8 +26,8 @@ from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_datas
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests
-from perloc.datasets.image_files import ImageStore, resize_rgb
+from perloc.datasets.digest import ContentDigests, marked_provenance
+from perloc.datasets.image_files import ImageStore, consecutive_split, resize_rgb
 
 __all__ = ["FILES", "IMAGE_SIDE", "MARKER", "Biwi", "read_npz"]
 
@@ -124,15 +124,12 @@ class Biwi:
 
     @cached_property
     def provenance(self) -> Provenance:
-        marker = (self.root / MARKER).is_file()
-        return Provenance("synthetic" if marker else "real", str(self.root), len(self.files()),
-                          "biwi-sim (rendered head proxy)" if marker else "")
+        return marked_provenance(self.root, (self.root,), MARKER, len(self.files()),
+                                 "biwi-sim (rendered head proxy)")
 
     def split_rows(self, seed: int = 0) -> dict[str, np.ndarray]:
         """int64 item indices: the train archive's rows, then the test archive's."""
-        n = self.counts["train"]
-        return {"train": np.arange(n, dtype=np.int64),
-                "test": np.arange(n, n + self.counts["test"], dtype=np.int64)}
+        return consecutive_split(self.counts["train"], self.counts["test"])
 
     def describe(self) -> dict:
         rows = self.split_rows()

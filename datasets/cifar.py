@@ -41,7 +41,7 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder
 from perloc.datasets.cifar_pickle import load_batch
-from perloc.datasets.digest import ContentDigests
+from perloc.datasets.digest import ContentDigests, marked_provenance
 
 __all__ = ["CIFAR10", "CIFAR100", "Cifar", "Cifar10", "Cifar100", "CifarLayout", "Part"]
 
@@ -209,11 +209,9 @@ class Cifar:
 
     @cached_property
     def provenance(self) -> Provenance:
-        marker = next((d / self.layout.marker for d in (self.root, self.folder.parent)
-                       if (d / self.layout.marker).is_file()), None)
-        return Provenance("synthetic" if marker else "real", str(self.folder),
-                          len(self.files()), f"{self.name}-sim (procedural shapes)" if marker
-                          else "")
+        return marked_provenance(self.folder, (self.root, self.folder.parent),
+                                 self.layout.marker, len(self.files()),
+                                 f"{self.name}-sim (procedural shapes)")
 
     def describe(self) -> dict:
         counts = {s: np.bincount(self.labels(s), minlength=self.layout.n_classes)

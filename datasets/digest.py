@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from perloc.bench.core.errors import UserError
+from perloc.bench.core.protocols import Provenance
 
 CHUNK = 1 << 20
 SCHEMA = "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, " \
@@ -102,3 +103,12 @@ def _lookup(db: sqlite3.Connection, keys: list[str]) -> dict[str, tuple[tuple, s
                               f"WHERE path IN ({marks})", chunk):
             out[row[0]] = ((row[1], row[2], row[3]), row[4])
     return out
+
+
+def marked_provenance(folder: Path, marker_dirs: Iterable[Path], marker: str, files: int,
+                      generator: str) -> Provenance:
+    """``synthetic`` (by ``generator``) when a stand-in's ``marker`` file sits in one of
+    ``marker_dirs``, else ``real``; ``folder`` and ``files`` as the adapter read them."""
+    found = any((Path(d) / marker).is_file() for d in marker_dirs)
+    return Provenance("synthetic" if found else "real", str(folder), files,
+                      generator if found else "")

@@ -28,7 +28,7 @@ from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_datas
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder
-from perloc.datasets.digest import ContentDigests
+from perloc.datasets.digest import ContentDigests, marked_provenance
 from perloc.datasets.image_files import ImageStore, decode_rgb, probe_image
 
 __all__ = ["DECADES", "FOLDER", "MARKER", "SPLITS", "Hci"]
@@ -108,10 +108,8 @@ class Hci:
 
     @cached_property
     def provenance(self) -> Provenance:
-        marker = next((d / MARKER for d in (self.root, self.folder, self.folder.parent)
-                       if (d / MARKER).is_file()), None)
-        return Provenance("synthetic" if marker else "real", str(self.folder),
-                          len(self.paths), "hci-sim (procedural photos)" if marker else "")
+        return marked_provenance(self.folder, (self.root, self.folder, self.folder.parent),
+                                 MARKER, len(self.paths), "hci-sim (procedural photos)")
 
     def split_rows(self, seed: int = 0) -> dict[str, np.ndarray]:
         """int64 item indices of ``train`` and ``test``: floor(80 %) of each decade for

@@ -99,3 +99,10 @@ class ImageStore:
             self._full[side] = self.cache.get(
                 parts, lambda: self._decode(np.arange(self.n_items), side).transpose(0, 3, 1, 2))
         return self._full[side][rows]
+
+
+def consecutive_split(n_train: int, n_test: int) -> dict[str, np.ndarray]:
+    """int64 item indices of a dataset listed as its ``n_train`` training items, then its
+    ``n_test`` test items."""
+    return {"train": np.arange(n_train, dtype=np.int64),
+            "test": np.arange(n_train, n_train + n_test, dtype=np.int64)}

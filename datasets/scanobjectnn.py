@@ -35,7 +35,7 @@ from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_datas
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests
+from perloc.datasets.digest import ContentDigests, marked_provenance
 
 __all__ = ["CLASSES", "FILES", "MARKER", "N_POINTS", "SUBDIR", "ScanObjectNN", "read_h5"]
 
@@ -144,10 +144,8 @@ class ScanObjectNN:
 
     @cached_property
     def provenance(self) -> Provenance:
-        marker = next((d / MARKER for d in (self.root, *self.folder.parents[:2])
-                       if (d / MARKER).is_file()), None)
-        return Provenance("synthetic" if marker else "real", str(self.folder), len(FILES),
-                          "scanobjectnn-sim (procedural objects with clutter)" if marker else "")
+        return marked_provenance(self.folder, (self.root, *self.folder.parents[:2]), MARKER,
+                                 len(FILES), "scanobjectnn-sim (procedural objects with clutter)")
 
     def describe(self) -> dict:
         counts = {s: np.bincount(self.labels(s), minlength=len(CLASSES)) for s in FILES}

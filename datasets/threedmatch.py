@@ -39,7 +39,7 @@ from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_datas
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests
+from perloc.datasets.digest import ContentDigests, marked_provenance
 
 __all__ = ["MARKER", "TEST_SCENES", "Pair", "PlyHeader", "ThreeDMatch", "read_gt_log",
            "read_ply_header", "read_ply_xyz"]
@@ -294,9 +294,8 @@ class ThreeDMatch:
 
     @cached_property
     def provenance(self) -> Provenance:
-        marker = (self.root / MARKER).is_file()
-        return Provenance("synthetic" if marker else "real", str(self.root), len(self.files()),
-                          "3dmatch-sim (procedural rooms cut into fragments)" if marker else "")
+        return marked_provenance(self.root, (self.root,), MARKER, len(self.files()),
+                                 "3dmatch-sim (procedural rooms cut into fragments)")
 
     def describe(self) -> dict:
         points = {s: [self._headers[p].vertices for p in f.values()]

@@ -31,8 +31,8 @@ from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_datas
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests
-from perloc.datasets.image_files import ImageStore, decode_rgb, probe_image
+from perloc.datasets.digest import ContentDigests, marked_provenance
+from perloc.datasets.image_files import ImageStore, consecutive_split, decode_rgb, probe_image
 
 __all__ = ["AGE_OFFSET", "CHIP_SIDE", "CSV_FILES", "MARKER", "UTKFace", "parse_name"]
 
@@ -157,15 +157,12 @@ class UTKFace:
 
     @cached_property
     def provenance(self) -> Provenance:
-        marker = (self.root / MARKER).is_file()
-        return Provenance("synthetic" if marker else "real", str(self.root), len(self.files()),
-                          "utkface-sim (procedural faces)" if marker else "")
+        return marked_provenance(self.root, (self.root,), MARKER, len(self.files()),
+                                 "utkface-sim (procedural faces)")
 
     def split_rows(self, seed: int = 0) -> dict[str, np.ndarray]:
         """int64 item indices of ``train`` and ``test`` (the CSVs' split; no seed dependence)."""
-        n = self.counts["train"]
-        return {"train": np.arange(n, dtype=np.int64),
-                "test": np.arange(n, n + self.counts["test"], dtype=np.int64)}
+        return consecutive_split(self.counts["train"], self.counts["test"])
 
     def describe(self) -> dict:
         rows = self.split_rows()
