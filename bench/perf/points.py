@@ -67,7 +67,7 @@ def attention_costs(sizes: tuple[int, ...], repeats: int) -> list[dict]:
                 ("baseline", baseline(n_points=n), baseline_macs)):
             model.eval()
             with torch.inference_mode():
-                row[f"{name}_ms"] = 1e3 * median_seconds(lambda m=model: m(x), repeats)
+                row[f"{name}_ms"] = 1e3 * median_seconds(lambda m=model, x=x: m(x), repeats)
             row[f"{name}_macs"] = macs(model.config, n)
         rows.append(row)
     return rows
