@@ -189,8 +189,17 @@ class OrdinalTest:
     def splits(self) -> dict[str, int]:
         return {"test": len(self.training.test_rows)}
 
+    @property
+    def base_version(self) -> str:
+        """The seed-independent part of ``version`` (HCI draws its test split per seed; the
+        seeds of one run share a leaderboard section through this)."""
+        t = self.training
+        blob = json.dumps([ORDINAL_DATA_VERSION, self.adapter.version, t.side, t.augment,
+                           getattr(self.adapter, "split", "")])
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version,
+        return {"name": self.name, "version": self.version, "base_version": self.base_version,
                 "provenance": self.provenance.__dict__, "unit": self.space.unit,
                 "targets": list(self.space.dims), **self.training.describe(),
                 "source": self.adapter.describe()}

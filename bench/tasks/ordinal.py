@@ -45,7 +45,8 @@ PROFILES = {
         "paper: 30 passes over the data), lr 2e-3 x0.1 after 70 % and 90 % of the steps (the "
         "paper: 5e-4, x0.1 every 10 epochs; a from-scratch CNN needs the longer high-lr phase), "
         "coupled L2 1e-3 on weights, the paper's augmentation, last epoch evaluated; fp32; "
-        "seeds 0-9",
+        "seeds 0-9 (the published board ran each dataset's paper methods: UTKFace and BIWI "
+        "direct, rvc, dold-equal, dold-random, HCI direct, rvc, dold-ordinal; BIWI seeds 0-4)",
         grid={"dataset": DATASETS}, dataset={"size": "default", "side": 32}, batch_size=256,
         seeds=SEEDS10, torch_threads=1, methods=METHODS,
         train={"epochs": 30, "steps_per_epoch": 50, "batch_size": 32, "lr": 2e-3,
