@@ -29,7 +29,7 @@ bench: $(VENV)/.installed
 	$(BIN)/bench run $(TASK) --profile $(PROFILE) --jobs $(JOBS) --publish
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check bench methods datasets metrics tests examples

@@ -13,7 +13,14 @@ SHARED = REPO.parent / "shared"
 
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory) -> Path:
-    """A cache folder shared by the whole session (stand-in corpora, RIR bank)."""
+    """A cache folder shared by the whole session (stand-in corpora, RIR bank, smoke
+    checkpoints); under pytest-xdist one folder for all workers, as the harness's caches are
+    written atomically and locked, so each stand-in is generated and each smoke model trained
+    once per run."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "perloc-cache-shared"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("perloc-cache")
 
 
