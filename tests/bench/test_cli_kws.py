@@ -39,8 +39,9 @@ def test_smoke_run_publishes_accuracy_efficiency_and_confusion(capsys, workspace
         assert record["scores"]["accuracy"]["units"] < record["n_examples"]
         assert any(name.startswith("word=") for name in record["slices"])
         assert record["series"]["val_accuracy"]
-    # the distilled KWT's teacher is the mhatt-rnn row's own checkpoint, trained once
-    assert result.err.count("mhatt-rnn: training") == 1
+    # the distilled KWT's teacher is the mhatt-rnn row's own checkpoint, trained at most once
+    # (another test file may have trained it first: the session's checkpoints are shared)
+    assert result.err.count("mhatt-rnn: training") <= 1
     assert "mhatt-rnn: using cached checkpoint" in result.err
     board = (workspace / "leaderboards" / "kws.md").read_text()
     assert "Paper III Table 3" in board and "MACs/example" in board and "By word" in board
