@@ -17,16 +17,14 @@ array inside is refused, not executed) and checked on construction, each failure
 from __future__ import annotations
 
 import zipfile
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests, marked_provenance
+from perloc.datasets.digest import ContentDigests, MarkedFiles
 from perloc.datasets.image_files import ImageStore, consecutive_split, resize_rgb
 
 __all__ = ["FILES", "IMAGE_SIDE", "MARKER", "Biwi", "read_npz"]
@@ -85,13 +83,16 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return image, pose.astype(np.float64)
 
 
-class Biwi:
+class Biwi(MarkedFiles):
     """The two FSA-Net BIWI archives under ``root``, checked on construction.
 
     ``digests`` remembers file content digests; ``flag`` names the option that gave ``root``
     in error messages; ``cache`` is an HDF5 file for resized images (None: resize per call)."""
 
     name = "biwi"
+    loader_version = LOADER_VERSION
+    marker = MARKER
+    standin = "biwi-sim (rendered head proxy)"
     target_names = ("yaw", "pitch", "roll")
     unit = "degrees"
     classes: tuple[str, ...] = ()
@@ -117,15 +118,6 @@ class Biwi:
     def files(self) -> list[Path]:
         """Every file read (what ``version`` digests)."""
         return sorted(self.paths.values())
-
-    @cached_property
-    def version(self) -> str:
-        return self.digests.version(self.root, self.files(), extra=LOADER_VERSION)
-
-    @cached_property
-    def provenance(self) -> Provenance:
-        return marked_provenance(self.root, (self.root,), MARKER, len(self.files()),
-                                 "biwi-sim (rendered head proxy)")
 
     def split_rows(self, seed: int = 0) -> dict[str, np.ndarray]:
         """int64 item indices: the train archive's rows, then the test archive's."""

@@ -14,7 +14,9 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import Provenance
@@ -112,3 +114,27 @@ def marked_provenance(folder: Path, marker_dirs: Iterable[Path], marker: str, fi
     found = any((Path(d) / marker).is_file() for d in marker_dirs)
     return Provenance("synthetic" if found else "real", str(folder), files,
                       generator if found else "")
+
+
+class MarkedFiles:
+    """``version`` (the content digest of ``files()`` and ``loader_version``) and
+    ``provenance`` (``synthetic`` by ``standin`` when the stand-in's ``marker`` sits in
+    ``root``) for an adapter with ``root``, ``digests`` and ``files()``."""
+
+    loader_version: ClassVar[str]
+    marker: ClassVar[str]
+    standin: ClassVar[str]
+    root: Path
+    digests: ContentDigests
+
+    def files(self) -> list[Path]:
+        raise NotImplementedError
+
+    @cached_property
+    def version(self) -> str:
+        return self.digests.version(self.root, self.files(), extra=self.loader_version)
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        return marked_provenance(self.root, (self.root,), self.marker, len(self.files()),
+                                 self.standin)

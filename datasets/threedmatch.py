@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +36,8 @@ import plyfile
 
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests, marked_provenance
+from perloc.datasets.digest import ContentDigests, MarkedFiles
 
 __all__ = ["MARKER", "TEST_SCENES", "Pair", "PlyHeader", "ThreeDMatch", "read_gt_log",
            "read_ply_header", "read_ply_xyz"]
@@ -207,12 +205,15 @@ def _fragments(folder: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-class ThreeDMatch:
+class ThreeDMatch(MarkedFiles):
     """The 3DMatch test scenes (or the stand-in's) under ``root``, every PLY header and every
     gt.log checked on construction. ``digests`` remembers file content digests; ``flag``
     names the option that gave ``root`` in error messages."""
 
     name = "3dmatch"
+    loader_version = LOADER_VERSION
+    marker = MARKER
+    standin = "3dmatch-sim (procedural rooms cut into fragments)"
 
     def __init__(self, root: Path, *, digests: ContentDigests | None = None,
                  flag: str = "--data-root") -> None:
@@ -287,15 +288,6 @@ class ThreeDMatch:
     def files(self) -> list[Path]:
         """Every file read (what ``version`` digests)."""
         return sorted([*self._headers, *self._logs.values()])
-
-    @cached_property
-    def version(self) -> str:
-        return self.digests.version(self.root, self.files(), extra=LOADER_VERSION)
-
-    @cached_property
-    def provenance(self) -> Provenance:
-        return marked_provenance(self.root, (self.root,), MARKER, len(self.files()),
-                                 "3dmatch-sim (procedural rooms cut into fragments)")
 
     def describe(self) -> dict:
         points = {s: [self._headers[p].vertices for p in f.values()]

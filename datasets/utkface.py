@@ -22,16 +22,14 @@ compared with the CSV; mismatches are counted in :meth:`UTKFace.describe`, not r
 from __future__ import annotations
 
 import csv
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from perloc.bench.core.datasets import CheckReport, DatasetEntry, register_dataset
 from perloc.bench.core.errors import UserError
-from perloc.bench.core.protocols import Provenance
 from perloc.datasets.audio import dataset_folder, require_file
-from perloc.datasets.digest import ContentDigests, marked_provenance
+from perloc.datasets.digest import ContentDigests, MarkedFiles
 from perloc.datasets.image_files import ImageStore, consecutive_split, decode_rgb, probe_image
 
 __all__ = ["AGE_OFFSET", "CHIP_SIDE", "CSV_FILES", "MARKER", "UTKFace", "parse_name"]
@@ -97,13 +95,16 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
     return names, np.array(ages, dtype=np.int64), numbers
 
 
-class UTKFace:
+class UTKFace(MarkedFiles):
     """UTKFace chips and the CORAL split under ``root``, every file checked on construction.
 
     ``digests`` remembers file content digests; ``flag`` names the option that gave ``root``
     in error messages; ``cache`` is an HDF5 file for decoded images (None: decode per call)."""
 
     name = "utkface"
+    loader_version = LOADER_VERSION
+    marker = MARKER
+    standin = "utkface-sim (procedural faces)"
     target_names = ("age",)
     unit = "years"
     classes: tuple[str, ...] = ()
@@ -150,15 +151,6 @@ class UTKFace:
     def files(self) -> list[Path]:
         """Every file read (what ``version`` digests)."""
         return sorted({*self.csv_paths.values(), *(self.image_folder / n for n in self.file_names)})
-
-    @cached_property
-    def version(self) -> str:
-        return self.digests.version(self.root, self.files(), extra=LOADER_VERSION)
-
-    @cached_property
-    def provenance(self) -> Provenance:
-        return marked_provenance(self.root, (self.root,), MARKER, len(self.files()),
-                                 "utkface-sim (procedural faces)")
 
     def split_rows(self, seed: int = 0) -> dict[str, np.ndarray]:
         """int64 item indices of ``train`` and ``test`` (the CSVs' split; no seed dependence)."""
