@@ -46,7 +46,7 @@ import numpy as np
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
 from perloc.datasets.biwi import FILES, IMAGE_SIDE, MARKER, Biwi
-from perloc.datasets.synth.staging import write_folder
+from perloc.datasets.synth.staging import write_folder, write_marker
 
 GENERATOR_VERSION = 1
 CHUNK = 64  # images rendered at once
@@ -202,9 +202,8 @@ def write_biwi_sim(out_root: Path | str, size: SimSize | str = "default", seed: 
     def generate(tmp: Path) -> None:
         for split, n in (("train", size.n_train), ("test", size.n_test)):
             write_split(tmp / FILES[split], split, n, seed)
-        marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size)}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        write_marker(tmp, MARKER, version=version, generator_version=GENERATOR_VERSION,
+                     seed=seed, size=asdict(size))
 
     return write_folder(out_root, MARKER, version, generate)
 

@@ -43,7 +43,7 @@ from PIL import Image
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
 from perloc.datasets.hci import DECADES, FOLDER, MARKER, Hci
-from perloc.datasets.synth.staging import write_folder
+from perloc.datasets.synth.staging import write_folder, write_marker
 
 GENERATOR_VERSION = 1
 WORK = 96  # scenes are drawn at WORK x WORK, then resized to the photo's size
@@ -165,9 +165,8 @@ def write_hci_sim(out_root: Path | str, size: SimSize | str = "default", seed: i
             folder = tmp / FOLDER / decade
             folder.mkdir(parents=True)
             write_decade(folder, label, size.per_decade, seed)
-        marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size)}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        write_marker(tmp, MARKER, version=version, generator_version=GENERATOR_VERSION,
+                     seed=seed, size=asdict(size))
 
     return write_folder(out_root, MARKER, version, generate)
 

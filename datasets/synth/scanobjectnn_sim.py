@@ -53,7 +53,7 @@ import numpy as np
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
 from perloc.datasets.scanobjectnn import CLASSES, FILES, MARKER, N_POINTS, SUBDIR, ScanObjectNN
-from perloc.datasets.synth.staging import write_folder
+from perloc.datasets.synth.staging import write_folder, write_marker
 
 __all__ = ["SHAPES", "SIZES", "SimSize", "render_cloud", "write_scanobjectnn_sim"]
 
@@ -252,9 +252,8 @@ def write_scanobjectnn_sim(out_root: Path | str, size: SimSize | str = "default"
         folder.mkdir(parents=True)
         counts = {split: write_split(folder / FILES[split], n, seed, split)
                   for split, n in (("train", size.n_train), ("test", size.n_test))}
-        marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size), "classes": list(CLASSES), "per_class": counts}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        write_marker(tmp, MARKER, version=version, generator_version=GENERATOR_VERSION,
+                     seed=seed, size=asdict(size), classes=list(CLASSES), per_class=counts)
 
     return write_folder(out_root, MARKER, version, generate)
 

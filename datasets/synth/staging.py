@@ -24,6 +24,12 @@ def read_marker(root: Path, marker_name: str) -> dict | None:
     return marker if isinstance(marker, dict) else None
 
 
+def write_marker(folder: Path, marker_name: str, **fields) -> None:
+    """Write the stand-in's marker (JSON of ``fields``, which hold its ``version``) into
+    ``folder``; a generator calls it last, inside ``write_folder``'s ``generate``."""
+    (Path(folder) / marker_name).write_text(json.dumps(fields, indent=2) + "\n")
+
+
 def _publish(tmp: Path, dest: Path, marker_name: str, version: str) -> None:
     """Atomically move the finished ``tmp`` onto ``dest`` (replacing a stale dataset)."""
     old = None

@@ -48,7 +48,7 @@ import numpy as np
 import plyfile
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
-from perloc.datasets.synth.staging import write_folder
+from perloc.datasets.synth.staging import write_folder, write_marker
 from perloc.datasets.threedmatch import MARKER, TEST_SCENES, ThreeDMatch
 
 __all__ = ["SIZES", "SimSize", "room_points", "write_threedmatch_sim"]
@@ -272,12 +272,11 @@ def write_threedmatch_sim(out_root: Path | str, size: SimSize | str = "default",
         scenes = {name: write_scene(tmp / name, size, np.random.default_rng([seed, k]),
                                     ply == "ascii")
                   for k, name in enumerate(TEST_SCENES[:size.scenes])}
-        marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size), "ply": ply,
-                  "convention": "T = inv(pose_i) @ pose_j maps fragment j into i's frame; "
-                                "pose_k maps fragment k to room coordinates",
-                  "scenes": scenes}
-        (tmp / MARKER).write_text(json.dumps(marker) + "\n")
+        write_marker(tmp, MARKER, version=version, generator_version=GENERATOR_VERSION,
+                     seed=seed, size=asdict(size), ply=ply,
+                     convention="T = inv(pose_i) @ pose_j maps fragment j into i's frame; "
+                                   "pose_k maps fragment k to room coordinates",
+                     scenes=scenes)
 
     return write_folder(out_root, MARKER, version, generate)
 

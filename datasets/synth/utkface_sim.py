@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
-from perloc.datasets.synth.staging import write_folder
+from perloc.datasets.synth.staging import write_folder, write_marker
 from perloc.datasets.utkface import (
     AGE_OFFSET,
     CHIP_SIDE,
@@ -290,9 +290,8 @@ def write_utkface_sim(out_root: Path | str, size: SimSize | str = "default",
             lines = write_split(tmp, split, n, seed, first, malformed=split == "train")
             (tmp / CSV_FILES[split]).write_text(",file,age\n" + "\n".join(lines) + "\n")
             first += n
-        marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
-                  "size": asdict(size)}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        write_marker(tmp, MARKER, version=version, generator_version=GENERATOR_VERSION,
+                     seed=seed, size=asdict(size))
 
     return write_folder(out_root, MARKER, version, generate)
 
