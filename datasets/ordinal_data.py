@@ -138,7 +138,7 @@ class OrdinalTraining:
     def version(self) -> str:
         blob = json.dumps([ORDINAL_DATA_VERSION, self.adapter.version, self.seed, self.side,
                            self.augment, getattr(self.adapter, "split", ""),
-                           self.train_rows.tolist()[:50], len(self.train_rows)])
+                           self.train_rows[:50].tolist(), len(self.train_rows)])
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     def __len__(self) -> int:
