@@ -18,6 +18,11 @@ keypoints P_i, P_j, descriptors F_i, F_j and the ground truth T mapping j into i
 * the pair succeeds when r > tau_2 (strict >, tau_2 = 0.05);
 * FMR of a scene = the share of its pairs that succeed; FMR = the mean over scenes, with the
   population std over scenes (not over pairs).
+
+As summable state (:func:`matching_cards`), each pair gives one row: for each of S scene slots
+[succeeded, counted] (one-hot in its scene's slot), then [r, 1]; so
+FMR = 100/|S'| sum_{s in S'} succeeded_s / counted_s over the scenes S' present,
+std = 100 sqrt(1/|S'| sum_s (FMR_s - FMR)^2), mean inlier ratio = 100 sum r / sum 1.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from perloc.bench.core.cards import MetricCard
+from perloc.bench.core.cards import MetricCard, SharedRows
 
 TAU1_M = 0.10
 TAU2 = 0.05
@@ -100,3 +105,56 @@ def feature_match_recall(ratios, scenes, tau2: float = TAU2) -> dict:
     values = np.array(list(per_scene.values()))
     return {"per_scene": per_scene, "fmr": float(values.mean()) if len(values) else np.nan,
             "std": float(values.std()) if len(values) else np.nan}
+
+
+def pair_rows(pred, truth, n_scenes: int, tau1: float = TAU1_M, tau2: float = TAU2
+              ) -> np.ndarray:
+    """Rows [B, 2 S + 2] (module doc) of pairs whose ``pred`` are (F_i, F_j) and whose
+    ``truth`` carry ``scene`` (slot), ``points_i``, ``points_j`` and ``T`` (j into i)."""
+    rows = np.zeros((len(pred), 2 * n_scenes + 2))
+    for r, ((desc_i, desc_j), t) in enumerate(zip(pred, truth, strict=True)):
+        ratio = inlier_ratio(t.points_i, desc_i, t.points_j, desc_j, t.T, tau1)
+        rows[r, 2 * t.scene:2 * t.scene + 2] = [ratio > tau2, 1.0]
+        rows[r, -2:] = [ratio, 1.0]
+    return rows
+
+
+def _scene_recalls(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    per = stats[..., :-2].reshape(*stats.shape[:-1], -1, 2)
+    present = per[..., 1] > 0
+    return np.where(present, per[..., 0] / np.maximum(per[..., 1], 1), 0.0), present
+
+
+def fmr_of(stats: np.ndarray) -> np.ndarray:
+    """100 x the mean over present scenes of the per-scene FMR."""
+    recall, present = _scene_recalls(np.asarray(stats, dtype=np.float64))
+    n = present.sum(axis=-1)
+    with np.errstate(invalid="ignore"):
+        return np.where(n > 0, 100.0 * recall.sum(axis=-1) / np.maximum(n, 1), np.nan)
+
+
+def fmr_std_of(stats: np.ndarray) -> np.ndarray:
+    """100 x the population std over present scenes of the per-scene FMR."""
+    recall, present = _scene_recalls(np.asarray(stats, dtype=np.float64))
+    n = np.maximum(present.sum(axis=-1), 1)
+    mean = (recall * present).sum(axis=-1) / n
+    var = (((recall - mean[..., None]) ** 2) * present).sum(axis=-1) / n
+    return np.where(present.any(axis=-1), 100.0 * np.sqrt(var), np.nan)
+
+
+def matching_cards(n_scenes: int, tau1: float = TAU1_M, tau2: float = TAU2
+                   ) -> tuple[MetricCard, ...]:
+    """``fmr``, ``fmr_std`` and ``inlier_ratio`` (percent) of a task whose target column holds
+    the pair's truth and whose prediction of it is (F_i, F_j); one matching pass per batch."""
+    update = SharedRows(lambda p, t: pair_rows(p, t, n_scenes, tau1, tau2))
+    stats = tuple(f"{w}_{s}" for s in range(n_scenes) for w in ("succeeded", "counted")) + \
+        ("ratio_sum", "pairs")
+    return (
+        MetricCard("fmr", "%", True, update, fmr_of, stats,
+                   f"feature-match recall: mean over scenes of the share of pairs whose "
+                   f"mutual-NN inlier ratio (< {tau1} m) exceeds {tau2}"),
+        MetricCard("fmr_std", "%", False, update, fmr_std_of, stats,
+                   "population std of the per-scene FMR (Table 5's ±)"),
+        MetricCard("inlier_ratio", "%", True, update, lambda s: 100.0 * s[..., -2] /
+                   np.where(s[..., -1] > 0, s[..., -1], np.nan), stats,
+                   "mean over pairs of the mutual-NN inlier ratio"))

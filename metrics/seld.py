@@ -34,12 +34,11 @@ sum and the jackknife over files (``jackknife_scores``) leaves one file's row ou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from perloc.bench.core.cards import MetricCard
+from perloc.bench.core.cards import MetricCard, SharedRows
 from perloc.metrics.bootstrap import JackknifeInterval, jackknife
 
 EPS = float(np.finfo(np.float64).eps)
@@ -247,27 +246,11 @@ _DESCRIPTIONS = {
 }
 
 
-class _FileStats:
-    """``update`` of every SELD card: per-file statistics rows, computed once per batch (the
-    cards share them: the last (pred, truth) pair is held, by reference, so no later batch
-    can take its place by reusing its memory)."""
-
-    def __init__(self, config: SeldConfig) -> None:
-        self.config = config
-        self._last: tuple[Any, Any, np.ndarray] | None = None
-
-    def __call__(self, pred, truth) -> np.ndarray:
-        if self._last is not None and self._last[0] is pred and self._last[1] is truth:
-            return self._last[2]
-        rows = np.stack([file_stats(t, p, self.config) for p, t in zip(pred, truth, strict=True)])
-        self._last = (pred, truth, rows)
-        return rows
-
-
 def seld_cards(config: SeldConfig = SeldConfig(), average: str = "macro"):
     """MetricCards F, DOAE, RDE, DE, ER, LR, SELD over per-file statistics (F and LR in
     percent) for a task whose prediction and target columns hold events per file."""
-    update = _FileStats(config)
+    update = SharedRows(lambda pred, truth: np.stack(
+        [file_stats(t, p, config) for p, t in zip(pred, truth, strict=True)]))
     stats = tuple(f"{term}_{c}" for c in range(config.n_classes) for term in PER_CLASS) + \
         FRAME_TERMS
 

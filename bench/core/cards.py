@@ -76,6 +76,23 @@ class MetricCard:
         return self.value(self.rows(pred, truth).sum(axis=0))
 
 
+class SharedRows:
+    """One ``update`` for several cards that read the same per-example statistics: ``rows(pred,
+    truth) -> [B, k]`` runs once per batch. The last (pred, truth) pair is held by reference,
+    so no later batch can take its place by reusing its memory (as an ``id()`` key could)."""
+
+    def __init__(self, rows: Callable[[Any, Any], np.ndarray]) -> None:
+        self._rows = rows
+        self._last: tuple[Any, Any, np.ndarray] | None = None
+
+    def __call__(self, pred: Any, truth: Any) -> np.ndarray:
+        if self._last is not None and self._last[0] is pred and self._last[1] is truth:
+            return self._last[2]
+        rows = self._rows(pred, truth)
+        self._last = (pred, truth, rows)
+        return rows
+
+
 def sum_and_count(values: np.ndarray) -> np.ndarray:
     """Per-example values -> rows (v, 1); a NaN value (metric does not apply) -> (0, 0)."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)

@@ -30,11 +30,16 @@ coordinates to the room, and gt.log holds, for every pair i < j whose overlap is
 points (subsampling aside), so T applied to fragment j puts its shared points onto fragment
 i's within float32 rounding (the PLYs are float32; T is written with 9 significant digits).
 
-Sizes: smoke 1 scene x 3 fragments of 3,000 points; default 3 scenes x 6 fragments of
+Sizes: smoke 1 scene x 3 fragments of 3,000 points; default 8 scenes x 10 fragments of
 20,000; paper 8 scenes x 20 fragments of 50,000 (the spec gives 1,623 test pairs over the 8
 scenes but no fragment count; the real scenes hold 37-66 fragments). Deterministic for a seed;
-written atomically through :func:`perloc.datasets.synth.staging.write_folder`. Writing the
-default size takes about 3 s on 2 busy cores.
+written atomically through :func:`perloc.datasets.synth.staging.write_folder`.
+
+**Training rooms** (``3dmatch-train-sim``, :func:`write_threedmatch_train_sim`): the same
+generator, seeded apart from the test rooms and named after real 3DMatch training scenes
+(:data:`TRAIN_SCENES`), written in the toolbox's training layout
+(``<scene>/cloud_bin_<i>.ply`` + ``cloud_bin_<i>.info.txt`` holding pose_i) and read by
+:class:`perloc.datasets.threedmatch_train.ThreeDMatchTrain`; sizes :data:`TRAIN_SIZES`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import plyfile
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
 from perloc.datasets.synth.staging import write_folder, write_marker
 from perloc.datasets.threedmatch import MARKER, TEST_SCENES, ThreeDMatch
+from perloc.datasets.threedmatch_train import TRAIN_MARKER, ThreeDMatchTrain
 
 __all__ = ["SIZES", "SimSize", "room_points", "write_threedmatch_sim"]
 
@@ -66,8 +72,18 @@ class SimSize:
     points: int
 
 
-SIZES = {"smoke": SimSize("smoke", 1, 3, 3_000), "default": SimSize("default", 3, 6, 20_000),
+SIZES = {"smoke": SimSize("smoke", 1, 3, 3_000), "default": SimSize("default", 8, 10, 20_000),
          "paper": SimSize("paper", 8, 20, 50_000)}
+TRAIN_SIZES = {"smoke": SimSize("smoke", 1, 3, 3_000),
+               "default": SimSize("default", 8, 10, 20_000),
+               "paper": SimSize("paper", 14, 20, 50_000)}
+# real 3DMatch training scenes (the benchmark has 54), named so the layout reads as the real one
+TRAIN_SCENES = ("7-scenes-chess", "7-scenes-fire", "7-scenes-heads", "7-scenes-office",
+                "7-scenes-pumpkin", "7-scenes-stairs", "sun3d-brown_bm_1-brown_bm_1",
+                "sun3d-brown_bm_4-brown_bm_4", "sun3d-harvard_c11-hv_c11_2",
+                "sun3d-hotel_nips2012-nips_4", "sun3d-mit_32_d507-d507_2",
+                "rgbd-scenes-v2-scene_01", "analysis-by-synthesis-apt1-kitchen",
+                "bundlefusion-apt0")
 
 
 # ------------------------------------------------------------------------------------- room
@@ -209,6 +225,14 @@ def write_ply(path: Path, xyz: np.ndarray, text: bool = False) -> None:
                     byte_order="<").write(str(path))
 
 
+def write_info_txt(path: Path, scene: str, k: int, pose: np.ndarray) -> None:
+    """The toolbox's fragment info: a header line (scene, fragment, frame), then the pose."""
+    with path.open("w") as out:
+        out.write(f"{scene}\t{k}\t{50 * k}\n")
+        for row in pose:
+            out.write("\t".join(f"{v:.8e}" for v in row) + "\t\n")
+
+
 def write_gt_log(path: Path, pairs: list[tuple[int, int, np.ndarray]], n: int) -> None:
     """3DMatch text format: ``i\\tj\\tn`` then four tab-separated rows (trailing tab)."""
     with path.open("w") as out:
@@ -218,16 +242,16 @@ def write_gt_log(path: Path, pairs: list[tuple[int, int, np.ndarray]], n: int) -
                 out.write("\t".join(f"{v:.8e}" for v in row) + "\t\n")
 
 
-def write_scene(folder: Path, size: SimSize, rng: np.random.Generator, text: bool) -> dict:
-    """Write one scene's fragments and gt.log; its marker entry."""
+def _fragments(folder: Path, size: SimSize, rng: np.random.Generator, text: bool):
+    """Write one room's fragments to ``folder`` (each in its own random frame); their views,
+    poses and the marker fields."""
     coarse, layout = room_points(rng, 600.0)
     cams = _cameras(coarse, layout, size.fragments, rng)
     fewest = min(len(_view(coarse, c)) for c in cams)
     density = 600.0 * max(1.0, 1.3 * size.points / max(fewest, 1))
     points, _ = room_points(rng, density, layout)
     views = [_view(points, c) for c in cams]
-    data = folder / "01_Data"
-    data.mkdir(parents=True)
+    folder.mkdir(parents=True)
     poses, kept = [], []
     for k, view in enumerate(views):
         keep = np.sort(rng.choice(view, size.points, replace=False)) if len(view) > size.points \
@@ -236,9 +260,17 @@ def write_scene(folder: Path, size: SimSize, rng: np.random.Generator, text: boo
         R, origin = _rotation(rng), world.mean(axis=0) + rng.uniform(-0.3, 0.3, 3)
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = R, origin
-        write_ply(data / f"cloud_bin_{k}.ply", (world - origin) @ R, text)
+        write_ply(folder / f"cloud_bin_{k}.ply", (world - origin) @ R, text)
         poses.append(pose)
         kept.append(len(keep))
+    fields = {"layout": layout, "density": round(density, 1), "points": kept,
+              "cameras": np.round(cams, 6).tolist(), "poses": [p.tolist() for p in poses]}
+    return views, poses, fields
+
+
+def write_scene(folder: Path, size: SimSize, rng: np.random.Generator, text: bool) -> dict:
+    """Write one test scene's fragments and gt.log; its marker entry."""
+    views, poses, fields = _fragments(folder / "01_Data", size, rng, text)
     pairs, overlaps = [], {}
     for i in range(len(views)):
         for j in range(i + 1, len(views)):
@@ -246,10 +278,18 @@ def write_scene(folder: Path, size: SimSize, rng: np.random.Generator, text: boo
             if ov >= MIN_OVERLAP:
                 pairs.append((i, j, np.linalg.inv(poses[i]) @ poses[j]))
                 overlaps[f"{i},{j}"] = round(ov, 4)
-    write_gt_log(data / "gt.log", pairs, len(views))
-    return {"layout": layout, "density": round(density, 1), "points": kept,
-            "cameras": np.round(cams, 6).tolist(), "poses": [p.tolist() for p in poses],
-            "overlaps": overlaps}
+    write_gt_log(folder / "01_Data" / "gt.log", pairs, len(views))
+    return {**fields, "overlaps": overlaps}
+
+
+def write_training_scene(folder: Path, size: SimSize, rng: np.random.Generator) -> dict:
+    """Write one training scene: fragments with ``cloud_bin_<i>.info.txt`` poses."""
+    views, poses, fields = _fragments(folder, size, rng, False)
+    for k, pose in enumerate(poses):
+        write_info_txt(folder / f"cloud_bin_{k}.info.txt", folder.name, k, pose)
+    overlaps = {f"{i},{j}": round(overlap(views[i], views[j]), 4)
+                for i in range(len(views)) for j in range(i + 1, len(views))}
+    return {**fields, "overlaps": overlaps}
 
 
 def sim_version(size: SimSize, seed: int, ply: str) -> str:
@@ -281,12 +321,43 @@ def write_threedmatch_sim(out_root: Path | str, size: SimSize | str = "default",
     return write_folder(out_root, MARKER, version, generate)
 
 
+def write_threedmatch_train_sim(out_root: Path | str, size: SimSize | str = "default",
+                                seed: int = 0) -> Path:
+    """Write 3dmatch-train-sim of ``size`` (:data:`TRAIN_SIZES`) to ``out_root``: training
+    rooms (seeded apart from the test rooms) in the toolbox's training layout, each fragment
+    with its ``cloud_bin_<i>.info.txt`` pose (atomically; a no-op when up to date)."""
+    size = TRAIN_SIZES[size] if isinstance(size, str) else size
+    if size.scenes > len(TRAIN_SCENES):
+        raise ValueError(f"at most {len(TRAIN_SCENES)} training scenes")
+    version = sim_version(size, seed, "train")
+
+    def generate(tmp: Path) -> None:
+        scenes = {name: write_training_scene(tmp / name, size,
+                                             np.random.default_rng([seed, 1000 + k]))
+                  for k, name in enumerate(TRAIN_SCENES[:size.scenes])}
+        write_marker(tmp, TRAIN_MARKER, version=version, generator_version=GENERATOR_VERSION,
+                     seed=seed, size=asdict(size),
+                     convention="cloud_bin_<i>.info.txt holds pose_i: fragment i -> room",
+                     scenes=scenes)
+
+    return write_folder(out_root, TRAIN_MARKER, version, generate)
+
+
 def _synth(request: SynthRequest) -> Path:
     """``bench data synth 3dmatch-sim``."""
     return write_threedmatch_sim(request.out, request.size, seed=request.seed)
+
+
+def _synth_train(request: SynthRequest) -> Path:
+    """``bench data synth 3dmatch-train-sim``."""
+    return write_threedmatch_train_sim(request.out, request.size, seed=request.seed)
 
 
 register_dataset(DatasetEntry(
     "3dmatch-sim", "stand-in", "Procedural rooms cut into overlapping fragments in random "
     "frames, in the 3DMatch test layout with gt.log (stands in for 3dmatch)",
     adapter=ThreeDMatch, synth=_synth, sizes=tuple(SIZES)))
+register_dataset(DatasetEntry(
+    "3dmatch-train-sim", "stand-in", "Procedural training rooms cut into overlapping "
+    "fragments with cloud_bin_<i>.info.txt poses (stands in for 3dmatch-train)",
+    adapter=ThreeDMatchTrain, synth=_synth_train, sizes=tuple(TRAIN_SIZES)))

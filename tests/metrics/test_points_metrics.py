@@ -67,3 +67,61 @@ def test_fmr_is_the_mean_over_scenes_with_the_population_std():
     result = feature_match_recall([0.2, 0.0, 0.3, 0.3, 0.3], ["a", "a", "b", "b", "b"])
     assert result["per_scene"] == {"a": 0.5, "b": 1.0}
     assert math.isclose(result["fmr"], 0.75) and math.isclose(result["std"], 0.25)
+
+
+# ------------------------------------------------------------------ the task's summable cards
+
+
+def _truth(scene, points_i, points_j, T=None):
+    from perloc.datasets.matching_data import PairTruth
+
+    return PairTruth(scene, points_i, points_j, np.eye(4) if T is None else T)
+
+
+def _score(pairs, n_scenes=3):
+    """Score (pred, truth) pairs through the cards, summing their rows as the harness does."""
+    from perloc.metrics.points import matching_cards
+
+    cards = matching_cards(n_scenes)
+    pred = np.empty(len(pairs), dtype=object)
+    truth = np.empty(len(pairs), dtype=object)
+    for r, (p, t) in enumerate(pairs):
+        pred[r], truth[r] = p, t
+    rows = cards[0].rows(pred, truth)
+    assert all(c.rows(pred, truth) is rows for c in cards)  # one matching pass per batch
+    return {c.name: c.value(rows.sum(axis=0)) for c in cards}
+
+
+def test_identity_transform_with_identical_descriptors_recalls_every_pair():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 5, (200, 3))
+    desc = rng.normal(size=(200, 32))
+    scores = _score([((desc, desc), _truth(0, pts, pts)), ((desc, desc), _truth(2, pts, pts))])
+    assert scores == {"fmr": 100.0, "fmr_std": 0.0, "inlier_ratio": 100.0}
+
+
+def test_pure_outliers_give_zero():
+    rng = np.random.default_rng(1)
+    pts_i = rng.uniform(0, 5, (100, 3))
+    pts_j = pts_i + (10.0, 0.0, 0.0)  # every match 10 m off under the identity T
+    desc = rng.normal(size=(100, 8))
+    scores = _score([((desc, desc), _truth(1, pts_i, pts_j))])
+    assert scores == {"fmr": 0.0, "fmr_std": 0.0, "inlier_ratio": 0.0}
+
+
+def test_cards_average_scenes_not_pairs_and_keep_tau_edges():
+    """Scene 0: one pair at ratio exactly 0.05 (fails, strict) and one at 0.1 (succeeds);
+    scene 1: one pair at 0.1 -> FMR = (0.5 + 1) / 2 = 75 %, pooled over pairs it would be
+    2/3; std over scenes 25 %; mean ratio (0.05 + 0.1 + 0.1) / 3."""
+    def pair(n_in, n):
+        offsets = [0.0999] * n_in + [0.10] * (n - n_in)  # 0.10 exactly is an outlier
+        args = _pair(offsets)
+        return (args[1], args[3]), args[0], args[2]
+
+    rows = []
+    for scene, (n_in, n) in ((0, (1, 20)), (0, (1, 10)), (1, (1, 10))):
+        desc, p_i, p_j = pair(n_in, n)
+        rows.append((desc, _truth(scene, p_i, p_j)))
+    scores = _score(rows)
+    assert math.isclose(scores["fmr"], 75.0) and math.isclose(scores["fmr_std"], 25.0)
+    assert math.isclose(scores["inlier_ratio"], 100 * (0.05 + 0.1 + 0.1) / 3)
