@@ -23,10 +23,9 @@ keypoints), the target column ``pair`` a :class:`PairTruth` (scene index among t
 
 Training view (:class:`MatchingTraining`): the overlapping pairs of the training scenes; per
 pair the correspondences (voxel points of i whose nearest point of T·j lies within 2 cm, or
-1.5 x the median point spacing of sparser fragments), and
-``pairs_per_step`` keypoint pairs drawn from them by farthest-point sampling on i's side (256
-in DIP), each with both LRF patches, drawn once per pair and kept; one optimisation step is one
-fragment pair.
+1.5 x the median point spacing of sparser fragments); a method picks ``pairs_per_step`` of
+them (256 in DIP, by farthest-point sampling on i's side) and asks for both LRF patches of each
+(:meth:`MatchingTraining.patch_pairs`); one optimisation step is one fragment pair.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import torch
 from scipy.spatial import cKDTree
 
 from perloc.bench.core.batch import Batch
@@ -246,7 +244,6 @@ class MatchingTraining:
             raise UserError(f"{adapter.root}: no overlapping training pairs")
         self._clouds: dict[tuple[str, int], tuple[np.ndarray, cKDTree]] = {}
         self._matches: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._steps: dict[int, PatchPairs] = {}
 
     @property
     def version(self) -> str:
@@ -272,27 +269,23 @@ class MatchingTraining:
             self._matches[index] = (near, nearest[near])
         return self._matches[index]
 
-    def step(self, index: int) -> PatchPairs:
-        """The patch pairs of training pair ``index``: keypoints by FPS from a random start,
-        drawn once per pair and kept (DIP caches them the same way)."""
-        if index not in self._steps:
-            self._steps[index] = self._draw(index, np.random.default_rng([index, 7]))
-        return self._steps[index]
+    def anchor_points(self, index: int) -> np.ndarray:
+        """[n, 3]: fragment i's points of pair ``index`` that have a correspondence in j."""
+        scene, pair = self.pairs[index]
+        a, _ = self.correspondences(index)
+        if len(a) < 2:
+            raise UserError(f"{self.adapter.root}: training pair {scene} {pair.i} {pair.j} has "
+                            f"{len(a)} point correspondences")
+        return self._cloud(scene, pair.i)[0][a]
 
-    def _draw(self, index: int, rng: np.random.Generator) -> PatchPairs:
-        from perloc.methods.points.ops import farthest_point_sample
-
+    def patch_pairs(self, index: int, rows: np.ndarray) -> PatchPairs:
+        """The LRF patches of the correspondences ``rows`` (indices into
+        :meth:`anchor_points`) in fragment i and in j; the point draw seeded by ``index``."""
         scene, pair = self.pairs[index]
         (cloud_i, tree_i), (cloud_j, tree_j) = self._cloud(scene, pair.i), \
             self._cloud(scene, pair.j)
         a, b = self.correspondences(index)
-        n = min(self.pairs_per_step, len(a))
-        if n < 2:
-            raise UserError(f"{self.adapter.root}: training pair {scene} {pair.i} {pair.j} has "
-                            f"{len(a)} point correspondences")
-        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        pick = farthest_point_sample(torch.as_tensor(cloud_i[a][None]), n, "random",
-                                     gen)[0].numpy()
+        rng = np.random.default_rng([index, 7])
         return PatchPairs(
-            lrf_patches(cloud_i, tree_i, cloud_i[a[pick]], rng, points=self.patch_points),
-            lrf_patches(cloud_j, tree_j, cloud_j[b[pick]], rng, points=self.patch_points))
+            lrf_patches(cloud_i, tree_i, cloud_i[a[rows]], rng, points=self.patch_points),
+            lrf_patches(cloud_j, tree_j, cloud_j[b[rows]], rng, points=self.patch_points))

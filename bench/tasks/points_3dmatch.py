@@ -16,6 +16,7 @@ from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import DataRequest, Profile, Reported, TaskSpec
 from perloc.bench.report.curves import TrainingCurves
 from perloc.bench.report.efficiency import Efficiency
+from perloc.bench.report.tables import SliceTables
 from perloc.datasets.threedmatch import TEST_SCENES
 from perloc.metrics.points import matching_cards
 
@@ -116,7 +117,8 @@ POINTS_3DMATCH = TASKS.add("points-3dmatch", TaskSpec(
     tolerances={"fmr": 5.0, "fmr_std": 5.0, "inlier_ratio": 5.0},
     make_dataset=make_dataset, make_training=make_training, target="pair",
     slice_by=("scene",), reported=_reported(), headline=("fmr", "inlier_ratio"),
-    reports=(Efficiency(), TrainingCurves("val_match_accuracy", "held-out training pairs: % "
-                                          "of anchor patches whose nearest positive is their "
-                                          "partner", lower_is_better=False)),
+    reports=(SliceTables(("scene",), {"scene": list(TEST_SCENES)}), Efficiency(),
+             TrainingCurves("val_match_accuracy", "held-out training pairs: % of anchor "
+                            "patches whose nearest positive is their partner",
+                            lower_is_better=False)),
     example_unit="fragment pair"))

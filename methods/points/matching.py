@@ -33,6 +33,7 @@ from perloc.bench.core.registry import METHODS
 from perloc.datasets.matching_data import voxel_downsample
 from perloc.methods.checks import require_positive_ints
 from perloc.methods.points.fpfh import fpfh
+from perloc.methods.points.ops import farthest_point_sample
 from perloc.methods.points.point_tnt import point_tnt
 from perloc.methods.training import ModelState, Optimization, train
 
@@ -60,6 +61,25 @@ def hardest_contrastive(anchor: Tensor, positive: Tensor, pos_margin: float = PO
     rows = F.relu(neg_margin - off.min(dim=1).values).pow(2).mean()
     cols = F.relu(neg_margin - off.min(dim=0).values).pow(2).mean()
     return pos + 0.5 * (rows + cols)
+
+
+class TrainingSteps:
+    """The patch pairs of each training pair, drawn once and kept (DIP caches them too):
+    ``pairs_per_step`` correspondences by farthest-point sampling on fragment i's side from a
+    start seeded by the pair's index."""
+
+    def __init__(self, training) -> None:
+        self.training = training
+        self._kept: dict = {}
+
+    def __call__(self, index: int):
+        if index not in self._kept:
+            xyz = torch.as_tensor(self.training.anchor_points(index))
+            n = min(self.training.pairs_per_step, len(xyz))
+            gen = torch.Generator().manual_seed(index)
+            rows = farthest_point_sample(xyz[None], n, "random", gen)[0].numpy()
+            self._kept[index] = self.training.patch_pairs(index, rows)
+        return self._kept[index]
 
 
 class DescriptorMethod:
@@ -185,8 +205,10 @@ class PointTnTDipMethod(DescriptorMethod, ModelState):
         fit_pairs = list(range(len(training.pairs) - held)) or [0]
         val_pairs = list(range(len(training.pairs) - held, len(training.pairs)))
 
+        steps = TrainingSteps(training)
+
         def make_batch(rng):
-            step = training.step(int(rng.choice(fit_pairs)))
+            step = steps(int(rng.choice(fit_pairs)))
             return (torch.as_tensor(step.anchor), torch.as_tensor(step.positive)), None
 
         def loss(model, inputs, _):
@@ -195,7 +217,7 @@ class PointTnTDipMethod(DescriptorMethod, ModelState):
         def validate(_):
             right = []
             for index in val_pairs:
-                step = training.step(index)
+                step = steps(index)
                 a, b = self.embed(step.anchor), self.embed(step.positive)
                 nearest = np.argmin(((a[:, None] - b[None]) ** 2).sum(-1), axis=1)
                 right.append(nearest == np.arange(len(a)))

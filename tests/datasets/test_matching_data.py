@@ -78,11 +78,12 @@ def test_training_pairs_correspond_through_the_ground_truth(tmp_path):
 
     root = write_threedmatch_train_sim(tmp_path / "t", "smoke", seed=3)
     training = MatchingTraining(ThreeDMatchTrain(root), pairs_per_step=16)
-    step = training.step(0)
+    step = training.patch_pairs(0, np.arange(16))
     assert step.anchor.shape == step.positive.shape == (16, 256, 3)
-    assert training.step(0) is step  # drawn once per pair
+    np.testing.assert_array_equal(step.anchor, training.patch_pairs(0, np.arange(16)).anchor)
     scene, pair = training.pairs[0]
     a, b = training.correspondences(0)
+    np.testing.assert_array_equal(training.anchor_points(0), training._cloud(scene, pair.i)[0][a])
     cloud_i, _ = training._cloud(scene, pair.i)
     cloud_j, _ = training._cloud(scene, pair.j)
     gap = np.linalg.norm(cloud_i[a] - (cloud_j[b] @ pair.T[:3, :3].T + pair.T[:3, 3]), axis=1)
