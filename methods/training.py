@@ -40,7 +40,8 @@ TRAINING_VERSION = 3  # bump when a change alters what training produces: old ch
 class Optimization:
     """How ``train`` optimises; the defaults are the loop's original recipe.
 
-    * ``optimizer``: ``adamw`` (decoupled weight decay) or ``adam``; ``betas``/``eps``.
+    * ``optimizer``: ``adamw`` (decoupled weight decay), ``adam`` or ``sgd`` (coupled L2 and
+      ``momentum``, as DIP trains); ``betas``/``eps`` for the Adam family.
     * ``weight_decay`` applies to every parameter except those whose name contains one of
       ``no_decay`` (e.g. ``bias``, ``norm``, ``pos``) and, with ``no_decay_1d``, every
       parameter with at most one dimension (biases, norm scales, learned tokens: timm's rule).
@@ -56,6 +57,7 @@ class Optimization:
     """
 
     optimizer: str = "adamw"
+    momentum: float = 0.9
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 0.0
@@ -69,8 +71,8 @@ class Optimization:
     keep_last: bool = False
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adamw", "adam"):
-            raise ValueError(f"optimizer must be adamw or adam, got {self.optimizer!r}")
+        if self.optimizer not in ("adamw", "adam", "sgd"):
+            raise ValueError(f"optimizer must be adamw, adam or sgd, got {self.optimizer!r}")
         if self.schedule not in ("epoch-cosine", "warmup-cosine", "piecewise"):
             raise ValueError(f"unknown schedule {self.schedule!r}")
         if self.autocast not in (None, "bf16"):
@@ -113,6 +115,8 @@ def make_optimizer(model: torch.nn.Module, ctx: FitContext, opt: Optimization):
     groups = _parameter_groups(model, opt)
     if opt.optimizer == "adam":
         optimizer = torch.optim.Adam(groups, lr=ctx.lr, betas=opt.betas, eps=opt.eps)
+    elif opt.optimizer == "sgd":
+        optimizer = torch.optim.SGD(groups, lr=ctx.lr, momentum=opt.momentum)
     else:
         optimizer = torch.optim.AdamW(groups, lr=ctx.lr, betas=opt.betas, eps=opt.eps,
                                       weight_decay=0.0)

@@ -20,18 +20,20 @@ from perloc.bench.report.tables import SliceTables
 from perloc.datasets.threedmatch import TEST_SCENES
 from perloc.metrics.points import matching_cards
 
-METHODS = ("point-tnt-dip", "fpfh")
+METHODS = ("point-tnt-dip", "dip", "fpfh")
 
 PROFILES = {
     "smoke": Profile(
         "smoke", "3dmatch-sim smoke size (1 scene of 3 fragments, 3,000 points each; 300 "
         "keypoints per fragment); Point-TnT-1 descriptor with 1 block, 16 anchors of 8, d_f 32, "
-        "2 epochs of 2 steps of 32 patch pairs (lr 1e-3); FPFH at Open3D's recipe; seed 0",
+        "and DIP at width 32, each 2 epochs of 2 steps of 32 patch pairs (lr 1e-3); FPFH at "
+        "Open3D's recipe; seed 0",
         grid={}, dataset={"size": "smoke", "keypoints": 300, "pairs_per_step": 32},
         batch_size=8, bootstrap=200, torch_threads=1,
         train={"epochs": 2, "steps_per_epoch": 2, "batch_size": 32, "lr": 1e-3},
         method_params={"point-tnt-dip": {"size": 1, "depth": 1, "anchors": 16, "k": 8,
-                                         "emb_dims": 32}}),
+                                         "emb_dims": 32},
+                       "dip": {"width": 32}}),
     "default": Profile(
         "default", "3dmatch-sim default size (8 test scenes x 10 fragments of 20,000 points, "
         "78 gt.log pairs; 1,000 keypoints per fragment, the protocol's 5,000 in the paper "
@@ -45,7 +47,8 @@ PROFILES = {
         batch_size=8, seeds=(0, 1, 2), torch_threads=1,
         train={"epochs": 8, "steps_per_epoch": 40, "batch_size": 256, "lr": 1e-3},
         method_params={"point-tnt-dip": {"size": 1, "depth": 2, "anchors": 48, "k": 10,
-                                         "emb_dims": 256}}),
+                                         "emb_dims": 256},
+                       "dip": {"width": 256}}),
     "paper": Profile(
         "paper", "real 3DMatch under --data-root (3DMatch_test/ with the 8 benchmark scenes "
         "and 1,623 pairs; 3DMatch_train/ fragments with .info.txt poses); 5,000 keypoints; "

@@ -1,4 +1,5 @@
-"""PointNet and DGCNN classifiers, the classic baselines of Paper II's ScanObjectNN table.
+"""PointNet and DGCNN classifiers, the classic baselines of Paper II's ScanObjectNN table, and
+DIP's PointNet patch descriptor (the baseline of its 3DMatch table).
 
 Both take ``x [B, N, 3]`` and return logits ``[B, n_classes]``; BN layers are ``BatchNorm1d``
 / ``BatchNorm2d`` with torch's defaults.
@@ -25,6 +26,14 @@ emb_dims (1024, no bias) BN LeakyReLU, max and mean over points (2 emb_dims), th
 Linear(2 emb_dims -> 512, no bias) BN LeakyReLU Dropout 0.5, Linear(512 -> 256) BN LeakyReLU
 Dropout 0.5, Linear(256 -> C). Parameters: 1,809,576 for 40 classes (the commonly quoted
 ~1.8M), 1,803,151 for 15.
+
+**DIP** (Poiesi & Boscaini, ICPR 2020; the authors' PyTorch network) at width w (1024 there):
+a spatial transformer ``T-Net(3)`` with per-point widths w/4, w/2, w and FC w/2, w/4 aligns the
+LRF patch (``x <- x A``); per-point Conv1d 3 -> w/4 -> w/2 (BN, ReLU) -> w (BN, no ReLU); max
+over points; Linear w -> w/2 BN ReLU, Linear w/2 -> w/4, Dropout 0.3, BN, ReLU; Linear
+w/4 -> out (32); L2-normalised. :meth:`DipNet.aligned` also returns the aligned patch for the
+Chamfer term of DIP's loss. (DIP's transformer has no ReLU after its last per-point layer;
+the shared T-Net block used here has one.)
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from torch import Tensor, nn
 from perloc.methods.checks import require_positive_int, require_probability
 from perloc.methods.points.ops import gather_points, knn, knn_features
 
-__all__ = ["DGCNN", "PointNet", "REG_WEIGHT", "TNet", "orthogonality_loss"]
+__all__ = ["DGCNN", "DipNet", "PointNet", "REG_WEIGHT", "TNet", "orthogonality_loss"]
 
 REG_WEIGHT = 1e-3
 LEAKY_SLOPE = 0.2
@@ -59,14 +68,16 @@ def fc_bn(widths: tuple[int, ...], act: nn.Module, dropout: float, bias: bool = 
 
 
 class TNet(nn.Module):
-    """``h [B, k, N] -> A [B, k, k]``, initialised to the identity transform."""
+    """``h [B, k, N] -> A [B, k, k]``, initialised to the identity transform; PointNet's
+    widths by default (``mlp`` per point, then ``fc`` after the max-pool)."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, mlp: tuple[int, ...] = (64, 128, 1024),
+                 fc: tuple[int, ...] = (512, 256)) -> None:
         super().__init__()
         self.k = k
-        self.mlp = shared_mlp((k, 64, 128, 1024))
-        self.fc = fc_bn((1024, 512, 256), nn.ReLU(), 0.0)
-        self.out = nn.Linear(256, k * k)
+        self.mlp = shared_mlp((k, *mlp))
+        self.fc = fc_bn((mlp[-1], *fc), nn.ReLU(), 0.0)
+        self.out = nn.Linear(fc[-1], k * k)
         nn.init.zeros_(self.out.weight)
         with torch.no_grad():
             self.out.bias.copy_(torch.eye(k).flatten())
@@ -115,6 +126,32 @@ class PointNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_with_transform(x)[0]
+
+
+class DipNet(nn.Module):
+    """DIP's descriptor ``x [B, N, 3] -> [B, out]`` (unit rows) at ``width`` (module doc)."""
+
+    def __init__(self, width: int = 1024, out: int = 32, dropout: float = 0.3) -> None:
+        super().__init__()
+        require_positive_int("width", width)
+        require_probability("dropout", dropout)
+        w = width
+        self.transform = TNet(3, (w // 4, w // 2, w), (w // 2, w // 4))
+        self.mlp = nn.Sequential(*shared_mlp((3, w // 4, w // 2)), nn.Conv1d(w // 2, w, 1),
+                                 nn.BatchNorm1d(w))
+        self.fc = nn.Sequential(nn.Linear(w, w // 2), nn.BatchNorm1d(w // 2), nn.ReLU(),
+                                nn.Linear(w // 2, w // 4), nn.Dropout(dropout),
+                                nn.BatchNorm1d(w // 4), nn.ReLU(), nn.Linear(w // 4, out))
+
+    def aligned(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(descriptors [B, out], the T-Net-aligned patch [B, N, 3])."""
+        check_points(x)
+        moved = x @ self.transform(x.transpose(1, 2))
+        g = self.mlp(moved.transpose(1, 2)).amax(dim=-1)
+        return torch.nn.functional.normalize(self.fc(g), dim=-1), moved
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.aligned(x)[0]
 
 
 class EdgeConv(nn.Module):

@@ -1,5 +1,6 @@
-"""3DMatch descriptors as harness methods (spec dold_pointtnt.md §6): ``fpfh`` (classical) and
-``point-tnt-dip`` (Paper II's Point-TnT inside DIP's pipeline).
+"""3DMatch descriptors as harness methods (spec dold_pointtnt.md §6): ``fpfh`` (classical),
+``dip`` (DIP's T-Net + PointNet) and ``point-tnt-dip`` (Paper II's Point-TnT inside DIP's
+pipeline).
 
 Every method maps a test pair's two fragments (column ``fragments``) to one descriptor per
 keypoint, predicting ``pair = (F_i [K, D], F_j [K, D])``; the task matches and scores them
@@ -15,6 +16,11 @@ AdamW weight decay 0.1 (biases exempt), cosine decay from the profile's lr (pape
 epochs, no augmentation); one step is one training fragment pair of 256 patch pairs; the last
 epoch is kept. Validation: on held-out training pairs, the share of anchor patches whose
 nearest positive descriptor is their own partner (a curve, not a selection).
+
+``dip``: the same patches through DIP's network (:class:`~perloc.methods.points.baselines.
+DipNet`), loss = hardest-contrastive + the Chamfer term of the T-Net-aligned anchor and positive
+patches (:func:`chamfer`), DIP's SGD recipe (momentum 0.9, L2 1e-3, lr x 0.1 at 15/40 and
+30/40 of the steps), the same steps, validation and last-epoch rule.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.registry import METHODS
 from perloc.datasets.matching_data import voxel_downsample
 from perloc.methods.checks import require_positive_ints
+from perloc.methods.points.baselines import DipNet
 from perloc.methods.points.fpfh import fpfh
 from perloc.methods.points.ops import farthest_point_sample
 from perloc.methods.points.point_tnt import point_tnt
 from perloc.methods.training import ModelState, Optimization, train
 
-__all__ = ["FpfhMethod", "PatchDescriptor", "PointTnTDipMethod", "hardest_contrastive"]
+__all__ = ["DipMethod", "FpfhMethod", "PatchDescriptor", "PointTnTDipMethod", "chamfer",
+           "hardest_contrastive"]
 
 TASK = "points-3dmatch"
 POS_MARGIN, NEG_MARGIN = 0.1, 1.4
@@ -172,22 +180,24 @@ class TnTDipParams:
                                      "patch_points"))
 
 
-class PointTnTDipMethod(DescriptorMethod, ModelState):
-    card = MethodCard("point-tnt-dip", TASK, "learned", TnTDipParams,
-                      "Berg, Oskarsson & O'Connor, ICPR 2022 (Paper II); DIP: Poiesi & "
-                      "Boscaini, ICPR 2020",
-                      "Point-TnT descriptor of LRF-canonicalised patches, hardest-contrastive "
-                      "training (DIP's pipeline without its TNet)",
-                      capabilities=frozenset({"perm_invariant"}))
+class LearnedDescriptor(DescriptorMethod, ModelState):
+    """Shared fit / describe of a patch network (module doc); subclasses give ``build``,
+    ``step_loss`` and ``optimization``."""
 
-    def __init__(self, params: TnTDipParams = TnTDipParams()) -> None:
+    patch_points = 256
+
+    def __init__(self, params) -> None:
         self.params = params
         self.model = self.build()
 
-    def build(self) -> PatchDescriptor:
-        p = self.params
-        return PatchDescriptor(p.size, p.depth, p.anchors, p.k, p.emb_dims, p.out_dims,
-                               p.patch_points)
+    def build(self) -> nn.Module:
+        raise NotImplementedError
+
+    def step_loss(self, model: nn.Module, anchor: Tensor, positive: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def optimization(self, ctx: FitContext) -> Optimization:
+        raise NotImplementedError
 
     def embed(self, patches: np.ndarray) -> np.ndarray:
         self.model.eval()
@@ -196,7 +206,7 @@ class PointTnTDipMethod(DescriptorMethod, ModelState):
                               for i in range(0, len(patches), DESCRIBE_CHUNK)]).numpy()
 
     def describe(self, fragment) -> np.ndarray:
-        return self.embed(fragment.patches(PATCH_DRAW_SEED, points=self.params.patch_points))
+        return self.embed(fragment.patches(PATCH_DRAW_SEED, points=self.patch_points))
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
         torch.manual_seed(ctx.seed)
@@ -204,15 +214,11 @@ class PointTnTDipMethod(DescriptorMethod, ModelState):
         held = max(1, min(HELD_OUT_PAIRS, len(training.pairs) // 5))
         fit_pairs = list(range(len(training.pairs) - held)) or [0]
         val_pairs = list(range(len(training.pairs) - held, len(training.pairs)))
-
         steps = TrainingSteps(training)
 
         def make_batch(rng):
             step = steps(int(rng.choice(fit_pairs)))
             return (torch.as_tensor(step.anchor), torch.as_tensor(step.positive)), None
-
-        def loss(model, inputs, _):
-            return hardest_contrastive(model(inputs[0]), model(inputs[1]))
 
         def validate(_):
             right = []
@@ -223,16 +229,82 @@ class PointTnTDipMethod(DescriptorMethod, ModelState):
                 right.append(nearest == np.arange(len(a)))
             return {"match_accuracy": float(100.0 * np.concatenate(right).mean())}
 
-        opt = Optimization(optimizer="adamw", weight_decay=0.1, no_decay=("bias",),
-                           schedule="warmup-cosine", warmup_steps=0, maximize=True,
-                           keep_last=True)
-        return train(self.model, ctx, make_batch, loss, validate, score_key="match_accuracy",
-                     optimization=opt).history
+        return train(self.model, ctx, make_batch,
+                     lambda model, x, _: self.step_loss(model, *x), validate,
+                     score_key="match_accuracy", optimization=self.optimization(ctx)).history
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
         gen = torch.Generator().manual_seed(0)
-        return self.model, torch.randn(1, self.params.patch_points, 3, generator=gen) * 0.3
+        return self.model, torch.randn(1, self.patch_points, 3, generator=gen) * 0.3
 
 
-for _cls in (FpfhMethod, PointTnTDipMethod):
+class PointTnTDipMethod(LearnedDescriptor):
+    card = MethodCard("point-tnt-dip", TASK, "learned", TnTDipParams,
+                      "Berg, Oskarsson & O'Connor, ICPR 2022 (Paper II); DIP: Poiesi & "
+                      "Boscaini, ICPR 2020",
+                      "Point-TnT descriptor of LRF-canonicalised patches, hardest-contrastive "
+                      "training (DIP's pipeline without its TNet)",
+                      capabilities=frozenset({"perm_invariant"}))
+
+    def __init__(self, params: TnTDipParams = TnTDipParams()) -> None:
+        self.patch_points = params.patch_points
+        super().__init__(params)
+
+    def build(self) -> PatchDescriptor:
+        p = self.params
+        return PatchDescriptor(p.size, p.depth, p.anchors, p.k, p.emb_dims, p.out_dims,
+                               p.patch_points)
+
+    def step_loss(self, model, anchor, positive):
+        return hardest_contrastive(model(anchor), model(positive))
+
+    def optimization(self, ctx):
+        return Optimization(optimizer="adamw", weight_decay=0.1, no_decay=("bias",),
+                            schedule="warmup-cosine", warmup_steps=0, maximize=True,
+                            keep_last=True)
+
+
+def chamfer(a: Tensor, b: Tensor) -> Tensor:
+    """DIP's Chamfer term of two point sets per patch [B, N, 3]:
+    1/2 (mean_i min_j |a_i - b_j|^2 + mean_j min_i |a_i - b_j|^2), averaged over patches."""
+    d = torch.cdist(a, b).pow(2)
+    return 0.5 * (d.min(dim=2).values.mean() + d.min(dim=1).values.mean())
+
+
+@dataclass(frozen=True)
+class DipParams:
+    """DIP's network at ``width`` (1024 in DIP) with an ``out_dims`` descriptor."""
+
+    width: int = 1024
+    out_dims: int = 32
+
+    def __post_init__(self) -> None:
+        require_positive_ints(self, ("width", "out_dims"))
+
+
+class DipMethod(LearnedDescriptor):
+    card = MethodCard("dip", TASK, "learned", DipParams,
+                      "Poiesi & Boscaini, ICPR 2020 (DIP)",
+                      "DIP: T-Net + PointNet descriptor of LRF-canonicalised patches, "
+                      "hardest-contrastive + Chamfer loss, SGD",
+                      capabilities=frozenset({"perm_invariant"}))
+
+    def build(self) -> DipNet:
+        return DipNet(self.params.width, self.params.out_dims)
+
+    def step_loss(self, model, anchor, positive):
+        desc_a, moved_a = model.aligned(anchor)
+        desc_p, moved_p = model.aligned(positive)
+        return hardest_contrastive(desc_a, desc_p) + chamfer(moved_a, moved_p)
+
+    def optimization(self, ctx):
+        """DIP's recipe: SGD, momentum 0.9, L2 1e-3 on every parameter, lr x 0.1 after 15 of
+        every 40 epochs' worth of steps (its StepLR(15) over 40 epochs)."""
+        return Optimization(optimizer="sgd", momentum=0.9, weight_decay=1e-3,
+                            schedule="piecewise", pieces=((15 / 40, 1.0), (15 / 40, 0.1),
+                                                          (10 / 40, 0.01)),
+                            maximize=True, keep_last=True)
+
+
+for _cls in (FpfhMethod, PointTnTDipMethod, DipMethod):
     METHODS.add(_cls.card.name, _cls)

@@ -26,7 +26,7 @@ def test_smoke_run_scores_both_methods(capsys, workspace):
     result = invoke(capsys, "run", "points-3dmatch", "--profile", "smoke", "--json")
     assert result.code == 0, result.err
     records = {r["method"]: r for r in json.loads(result.out)}
-    assert set(records) == {"fpfh", "point-tnt-dip"}
+    assert set(records) == {"fpfh", "dip", "point-tnt-dip"}
     for record in records.values():
         assert set(record["scores"]) >= {"fmr", "fmr_std", "inlier_ratio"}
         assert record["n_examples"] >= 2

@@ -72,3 +72,23 @@ def test_predict_describes_each_fragment_once_per_scene():
     out = method.predict(Batch({"fragments": frags}, {}))
     assert method.calls == ["a", "b", "c"]
     assert out["pair"][1][0][0, 0] == 2.0 and out["pair"][1][1][0, 0] == 1.0
+
+
+def test_dip_network_has_the_reference_parameter_count():
+    """DIP's network.py at width 1024, counted by hand from its layer list (conv/linear weights
+    + biases, BN affine): STN3d 1,536 + 132,608 + 527,360 + 525,824 + 131,840 + 2,313 =
+    1,321,481; the feature net 1,536 + 132,608 + 527,360 + 525,824 + 131,840 + 8,224 =
+    1,327,392; together 2,648,873."""
+    from perloc.methods.points.baselines import DipNet
+
+    assert sum(p.numel() for p in DipNet(1024, 32).parameters()) == 2_648_873
+
+
+def test_chamfer_by_hand():
+    """a = {0, 1}, b = {0, 3} on a line: a->b squared gaps 0, 1 (mean 0.5); b->a 0, 4 (mean 2);
+    1/2 (0.5 + 2) = 1.25."""
+    from perloc.methods.points.matching import chamfer
+
+    a = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0]]])
+    b = torch.tensor([[[0.0, 0, 0], [3.0, 0, 0]]])
+    assert math.isclose(float(chamfer(a, b)), 1.25, rel_tol=1e-6)
