@@ -7,7 +7,7 @@ PROFILE ?= default
 JOBS ?= 1
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: bench test lint regress venv dev clean-results
+.PHONY: bench test lint regress site venv dev clean-results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed-dev
 
 regress: $(VENV)/.installed
 	$(BIN)/bench regress $(TASK)
+
+# The static leaderboard site of every committed board: open site/index.html (no server).
+site: $(VENV)/.installed
+	$(BIN)/bench site --out site
 
 clean-results:
 	rm -rf results/runs results/mlflow.db

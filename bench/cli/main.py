@@ -214,6 +214,28 @@ def leaderboard_cmd(task_name: str) -> None:
     click.echo(render(folder, task, load_board(folder, task)))
 
 
+@cli.command("site")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder of the site: new, empty, or a previous `bench site` output "
+                   "(replaced).")
+def site_cmd(out: Path) -> None:
+    """Render every board in leaderboards/ into a static site (open OUT/index.html).
+
+    One page per task: sortable tables per profile and provenance, per-condition plots,
+    the boards' figures, seed spreads, provenance and git SHA per row, links to the run
+    records found in results/runs, the papers' reported numbers apart. No server; nothing
+    is fetched from the network.
+    """
+    from perloc.bench.report.site import build_site
+
+    workspace = Workspace.from_env()
+    site = build_site(workspace.leaderboards, workspace.runs, out)
+    pages = sum(name.endswith(".html") for name in site.pages)
+    _say(f"site: {pages} pages, {len(site.copies)} files copied; {site.linked} run records "
+         f"linked, {site.unlinked} not in this checkout")
+    click.echo(out / "index.html")
+
+
 @cli.command("regress")
 @click.argument("task_names", metavar="[TASK]...", nargs=-1, callback=_tasks)
 def regress_cmd(task_names: tuple[str, ...]) -> None:

@@ -198,7 +198,8 @@ def _identity(entry: dict) -> tuple:
     return entry["method"], json.dumps(entry.get("overrides") or {}, sort_keys=True), entry["seed"]
 
 
-def _ranking_table(board: dict) -> str:
+def ranking_table(board: dict) -> str:
+    """Which of an entry's score tables ranks it: the ranking cell's, else the overall."""
     return "headline_scores" if board.get("headline_slice") else "scores"
 
 
@@ -212,7 +213,7 @@ def board_rows(board: dict[str, Any], key: str) -> list[Row]:
     for row in groups.values():
         row.entries.sort(key=lambda e: e["seed"])
     primary = _primary(board)
-    table = _ranking_table(board)
+    table = ranking_table(board)
 
     def order(row: Row) -> tuple:
         values = row.values(primary["name"], table)
@@ -261,7 +262,7 @@ def section_rows(board: dict[str, Any], key: str, task: TaskSpec
     """Header and rows of one section, ranked by the primary metric (of the ranking cell)."""
     primary = _primary(board)
     others = [m for m in board["metrics"] if m["name"] != primary["name"]]
-    cell, table = board.get("headline_slice"), _ranking_table(board)
+    cell, table = board.get("headline_slice"), ranking_table(board)
     section = board["sections"][key]
     rows = board_rows(board, key)
     multi = any(len(r.ok) > 1 for r in rows)
@@ -300,15 +301,21 @@ def _failed_percent(row: Row) -> str:
     return f"{100 * entry.get('failed_examples', 0) / n:.1f}" if n else "-"
 
 
-def _reported_table(board: dict[str, Any]) -> str:
+REPORTED_TITLE = "Reported in the papers (not reproduced here)"
+REPORTED_NOTE = ("Published numbers, copied from the papers and the authors' logs for "
+                 "comparison; they come from the papers' real data, not from the data above.")
+
+
+def reported_rows(board: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the papers' reported numbers: source, method, condition, each
+    metric some row reports (the board's own first), and a note column when any has one."""
     names = [m["name"] for m in board["metrics"]]
     names += sorted({k for r in board["reported"] for k in r["scores"]} - set(names))
     used = [n for n in names if any(n in r["scores"] for r in board["reported"])]
     notes = any(r.get("note") for r in board["reported"])
     rows = [[r["source"], r["method"], r["condition"], *[r["scores"].get(n, "-") for n in used],
              *([r.get("note", "")] if notes else [])] for r in board["reported"]]
-    return tabulate(rows, headers=["source", "method", "condition", *used,
-                                   *(["note"] if notes else [])], tablefmt="github")
+    return ["source", "method", "condition", *used, *(["note"] if notes else [])], rows
 
 
 def _test_size(dataset: dict[str, Any]) -> str:
@@ -325,7 +332,9 @@ SEEDS_NOTE = ("Rows over several seeds: `± sd` is the sample standard deviation
               "resamples test examples and is not).")
 
 
-def _notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
+def section_notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
+    """The paragraphs (markdown) under a section's table: the ranking cell, how the CIs were
+    made, the seeds' interval, and cells a row is N/A in."""
     lines = []
     if board.get("headline_slice"):
         lines.append(f"Ranked on the cell `{board['headline_slice']}`; 'all cells' pools every "
@@ -348,38 +357,48 @@ def _notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
             lines.append(f"{row.name}: N/A in {', '.join(f'`{c}`' for c in cells)} (every "
                          "estimate failed); those cells are left out of its pooled scores "
                          "('all cells', overall and per-condition tables).")
-    return [line for text in lines for line in (text, "")]
+    return lines
+
+
+def section_heading(section: dict[str, Any]) -> str:
+    """``default profile, synthetic data`` (and ``: condition`` for a training condition)."""
+    heading = f"{section['profile']} profile, {section['provenance']} data"
+    return heading + (f": {section['condition']}" if section.get("condition") else "")
+
+
+def section_intro(board: dict[str, Any], section: dict[str, Any]) -> list[str]:
+    """The paragraphs (markdown) above a section's table: the profile and the dataset."""
+    dataset = section["dataset"]
+    return [*([f"Profile: {section['profile_description']}."]
+              if section.get("profile_description") else []),
+            f"Dataset `{dataset.get('name')}` version `{dataset.get('version')}` "
+            f"({dataset.get('provenance', {}).get('generator') or 'real recordings'}, "
+            f"{_test_size(dataset)}); "
+            f"{section['entries'][0]['n_examples'] if section['entries'] else 0} test "
+            f"{board.get('example_unit', 'example')}s per seed."]
+
+
+BOARD_NOTE = "Numbers from different profiles or data provenances are never ranked together."
 
 
 def render_markdown(board: dict[str, Any], task: TaskSpec) -> str:
     lines = [f"# Leaderboard: {board['task']}", "", board.get("description", ""), "",
-             "Rendered by `bench leaderboard` from run records; do not edit by hand. "
-             "Numbers from different profiles or data provenances are never ranked together.", ""]
+             f"Rendered by `bench leaderboard` from run records; do not edit by hand. {BOARD_NOTE}",
+             ""]
     for key, section in board["sections"].items():
-        dataset = section["dataset"]
         rows = board_rows(board, key)
-        heading = f"{section['profile']} profile, {section['provenance']} data"
-        lines += [f"## {heading}" + (f": {section['condition']}" if section.get("condition")
-                                     else ""), "",
-                  *([f"Profile: {section['profile_description']}.", ""]
-                    if section.get("profile_description") else []),
-                  f"Dataset `{dataset.get('name')}` version `{dataset.get('version')}` "
-                  f"({dataset.get('provenance', {}).get('generator') or 'real recordings'}, "
-                  f"{_test_size(dataset)}); "
-                  f"{section['entries'][0]['n_examples'] if section['entries'] else 0} test "
-                  f"{board.get('example_unit', 'example')}s per seed.", ""]
+        lines += [f"## {section_heading(section)}", ""]
+        lines += [line for text in section_intro(board, section) for line in (text, "")]
         header, body = section_rows(board, key, task)
         lines += [tabulate(body, headers=header, tablefmt="github", disable_numparse=True), ""]
-        lines += _notes(board, section, rows)
+        lines += [line for text in section_notes(board, section, rows) for line in (text, "")]
         for report in task.reports:
             for block in report.markdown(board, section, rows):
                 lines += [block, ""]
     if board.get("reported"):
-        lines += ["## Reported in the papers (not reproduced here)", "",
-                  "Published numbers, copied from the papers and the authors' logs for "
-                  "comparison; they come from the papers' real data, not from the data above.",
-                  "",
-                  _reported_table(board), ""]
+        header, body = reported_rows(board)
+        lines += [f"## {REPORTED_TITLE}", "", REPORTED_NOTE, "",
+                  tabulate(body, headers=header, tablefmt="github"), ""]
     return "\n".join(lines)
 
 

@@ -43,8 +43,13 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def stored_path(runs: Path, task: str, profile: str, method: str, seed: int, key: str) -> Path:
+    """Where the record of (task, profile, method, seed) with run ``key`` is stored."""
+    return runs / task / profile / f"{method}__seed{seed}__{key}.json"
+
+
 def record_path(runs: Path, record: RunRecord) -> Path:
-    return runs / record.task / record.profile / f"{record.method}__seed{record.seed}__{record.key}.json"
+    return stored_path(runs, record.task, record.profile, record.method, record.seed, record.key)
 
 
 def save(runs: Path, record: RunRecord) -> Path:
