@@ -37,12 +37,14 @@ PROFILES = {
     "default": Profile(
         "default", "3dmatch-sim default size (8 test scenes x 10 fragments of 20,000 points, "
         "78 gt.log pairs; 1,000 keypoints per fragment, the protocol's 5,000 in the paper "
-        "profile); training on 3dmatch-train-sim (8 rooms x 10 fragments, 69 overlapping "
+        "profile); training on 3dmatch-train-sim (8 rooms x 10 fragments, 72 overlapping "
         "pairs, 4 held out for the validation curve); Point-TnT-1 descriptor (h 1, d_Y 64) "
-        "with 2 blocks, M 48, k 10, d_f 256 (paper: Point-TnT-3 sizes), 8 epochs of 40 steps "
-        "of 256 patch pairs, AdamW lr 1e-3 (paper: 1e-4 for 10 epochs of every training pair) "
-        "weight decay 0.1, cosine; FPFH at Open3D's recipe (5 cm support, 10 / 25 cm radii); "
-        "fp32; seeds 0, 1, 2",
+        "with 2 blocks, M 48, k 10, d_f 256 (191,648 parameters; paper: Point-TnT-3 sizes), "
+        "AdamW lr 1e-3 (paper: 1e-4) weight decay 0.1, cosine; DIP at width 256 (170,729 "
+        "parameters; DIP: 1024) with DIP's SGD recipe (lr 1e-3, momentum 0.9, L2 1e-3, x 0.1 "
+        "at 15/40 and 30/40); each 8 epochs of 40 steps of 256 patch pairs (paper: 10 epochs "
+        "of every training pair; DIP: 40); FPFH at Open3D's recipe (5 cm support, 10 / 25 cm "
+        "radii); fp32; seeds 0, 1, 2",
         grid={}, dataset={"size": "default", "keypoints": 1000, "pairs_per_step": 256},
         batch_size=8, seeds=(0, 1, 2), torch_threads=1,
         train={"epochs": 8, "steps_per_epoch": 40, "batch_size": 256, "lr": 1e-3},

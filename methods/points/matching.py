@@ -37,7 +37,7 @@ from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.registry import METHODS
 from perloc.datasets.matching_data import voxel_downsample
-from perloc.methods.checks import require_positive_ints
+from perloc.methods.checks import require_positive, require_positive_ints
 from perloc.methods.points.baselines import DipNet
 from perloc.methods.points.fpfh import fpfh
 from perloc.methods.points.ops import farthest_point_sample
@@ -127,8 +127,7 @@ class FpfhParams:
     def __post_init__(self) -> None:
         require_positive_ints(self, ("normal_nn", "feature_nn"))
         for name in ("voxel", "normal_radius", "feature_radius"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+            require_positive(name, getattr(self, name))
 
 
 class FpfhMethod(DescriptorMethod):
