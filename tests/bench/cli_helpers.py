@@ -76,6 +76,15 @@ def mlflow_runs(results, task: str, max_results: int = 1000):
     return client, client.search_runs([experiment.experiment_id], max_results=max_results)
 
 
+def toy_record(created: str, seed: int = 0):
+    """A scored tdoa record of cell ``cell-<seed>`` created at ``created`` (ISO 8601)."""
+    from perloc.bench.core.record import RunRecord, Score
+
+    return RunRecord(task="tdoa", method="gcc-phat", profile="smoke", seed=seed, dataset={},
+                     params={}, key=f"cell-{seed}", created_at=created,
+                     scores={"mae_cm": Score(1.0, 0.5, 1.5)})
+
+
 def scratch_registry(monkeypatch, registry):
     """Let a test add entries to ``registry`` that are gone after it (Registry has no removal):
     scan first, so that the scanned entries are in the copy the test adds to and in the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cli_helpers import invoke
 from servers import mlflow_server as start_server
@@ -19,8 +21,9 @@ def test_a_smoke_sweep_logs_to_a_tracking_server(capsys, workspace, monkeypatch,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     argv = ("run", "tdoa", "--profile", "smoke", "-m", "gcc-phat", "-m", "gcc-cc", "--seeds",
             "0:1")
-    outcome = invoke(capsys, *argv)
+    outcome = invoke(capsys, *argv, "--json")
     assert outcome.code == 0, outcome.err
+    assert len(json.loads(outcome.out)) == 4  # stdout: the records only, no "View run" links
     assert invoke(capsys, *argv).code == 0  # reused cells: no second run on the server
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("tdoa")
