@@ -29,7 +29,7 @@ from perloc.bench.run.evaluate import (
 )
 from perloc.bench.run.params import parse_overrides
 from perloc.bench.run.training import ensure_fitted
-from perloc.bench.store import mlflow_mirror, mlflow_prepare, record_files
+from perloc.bench.store import mlflow_mirror, mlflow_prepare, record_files, tracking
 from perloc.bench.store.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -175,6 +175,22 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
     if fresh:
         mlflow_mirror.log_records(fresh, workspace.tracking_uri, workspace.results / "mlartifacts")
     return records
+
+
+def sync_records(task_name: str | None = None) -> list[str]:
+    """Log to MLflow every record (of ``task_name``, default every task with records) whose
+    cell has no run of it, e.g. after a tracking server was down during a sweep; a line per
+    task saying what was done. A server that does not answer is one error line, nothing
+    written."""
+    workspace = Workspace.from_env()
+    uri = workspace.tracking_uri
+    mlflow_prepare.check_uri(uri)
+    tasks = [task_name] if task_name else sorted(mlflow_mirror.record_counts(workspace.runs))
+    if not tasks:
+        return [f"no records under {workspace.runs}"]
+    where = mlflow_mirror.store_name(uri)
+    return [f"{s.task}: {s.mirrored} records mirrored, {s.had_run} already had their run "
+            f"(MLflow: {where})" for s in tracking.sync(uri, workspace.results, tasks)]
 
 
 def train_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,

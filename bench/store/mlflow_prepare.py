@@ -14,10 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from perloc.bench.store.mlflow_mirror import (
     sqlite_file,
     store_name,
 )
+from perloc.bench.store.tracking import is_server, server_down
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +58,9 @@ def _check_scheme(uri: str) -> None:
 
 
 def _check_server(uri: str) -> None:
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10):
-            return
-    except urllib.error.HTTPError:  # it answered: a server is there (auth, proxies, prefixes)
-        return
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        if isinstance(reason, ssl.SSLError):  # it answered; trusting it is MLflow's setting
-            return
-        raise UserError(f"{_named(uri)}: no MLflow server answers ({reason})") from None
+    reason = server_down(uri, timeout=10)
+    if reason is not None:
+        raise UserError(f"{_named(uri)}: no MLflow server answers ({reason})")
 
 
 def _schema() -> tuple[str | None, set[str]]:
@@ -181,7 +172,7 @@ def check_uri(uri: str) -> None:
     """Without writing anything: MLflow has a store for the URI's scheme, and a server URI
     answers (one UserError line naming MLFLOW_TRACKING_URI otherwise)."""
     _check_scheme(uri)
-    if uri.startswith(("http://", "https://")):
+    if is_server(uri):
         _check_server(uri)
 
 
@@ -195,7 +186,7 @@ def prepare(uri: str, runs: Path, *, artifact_root: Path | None = None,
     say = say or log.warning
     artifact_root = artifact_root or runs.parent / "mlartifacts"
     _check_scheme(uri)
-    if uri.startswith(("http://", "https://")):
+    if is_server(uri):
         _check_server(uri)
         return
     path = sqlite_file(uri) if is_sqlite(uri) else None
