@@ -5,13 +5,15 @@ them once the server is back, once (a second sync logs nothing)."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections import Counter
 
 import pytest
 from cli_helpers import invoke, records_by_key, refused, start_bench
 from cli_helpers import toy_record as record
-from servers import free_port, mlflow_server
+from servers import free_port, mlflow_server, stop_group
 
 from perloc.bench.store import mlflow_mirror, tracking
 
@@ -35,13 +37,18 @@ def test_a_tracking_server_killed_mid_sweep_loses_nothing(capsys, workspace, tmp
         # each cell sleeps 2 s first: the server is killed while the third cell sleeps,
         # after the driver said the second one was written (record and run)
         driver = start_bench({**os.environ, "PERLOC_FAULTS": "sleep=2"}, *SWEEP)
+        watchdog = threading.Timer(300, stop_group, (driver, signal.SIGKILL))  # never hang
+        watchdog.start()
         said = []
-        while not any("[2/6]" in line for line in said):
-            line = driver.stderr.readline()
-            assert line or driver.poll() is None, "".join(said)
-            said.append(line)
-        server.kill()
-        _, rest = driver.communicate(timeout=300)
+        try:
+            while not any("[2/6]" in line for line in said):
+                line = driver.stderr.readline()
+                assert line or driver.poll() is None, "".join(said)
+                said.append(line)
+            server.kill()
+            _, rest = driver.communicate(timeout=300)
+        finally:
+            watchdog.cancel()
         err = "".join(said) + rest
         assert driver.returncode == 0, err
 
