@@ -17,6 +17,7 @@ nothing).
 
 from __future__ import annotations
 
+import http.client
 import re
 import ssl
 import urllib.error
@@ -53,11 +54,12 @@ def server_down(uri: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
             return None
     except urllib.error.HTTPError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, not HTTP ...
         reason = getattr(exc, "reason", None) or exc
         if isinstance(reason, ssl.SSLError):  # it answered; trusting it is MLflow's setting
             return None
-        return str(reason)
+        text = " ".join(str(reason).split())
+        return f"{type(exc).__name__}: {text}" if isinstance(exc, http.client.HTTPException) else text
 
 
 def unreachable(exc: BaseException) -> str | None:

@@ -167,7 +167,7 @@ def postgres_cluster(database: str = "mlflow") -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="perloc-pg-"))
     data, log, port = folder / "data", folder / "postgres.log", free_port()
     if runner:
-        shutil.chown(folder, "postgres", "postgres")
+        shutil.chown(folder, user="postgres")
     try:
         init = subprocess.run([*runner, str(binaries / "initdb"), "-D", str(data), "-U",
                                "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
