@@ -3,8 +3,9 @@
 Only this process writes: each finished cell's record (atomically) and its MLflow run, under
 the results lock. A tracking server that stops answering mid-sweep does not stop it: the
 records are saved, the ones without a run are listed in the outcome (``unmirrored``) and
-mirrored once the server answers again (``bench sync``). On SIGINT the executor stops handing out cells, the cells in flight finish
-and are written, and the cells never started stay pending (a second SIGINT aborts at once).
+mirrored once the server answers again (``bench sync``). On SIGINT the executor stops handing
+out cells, the cells in flight finish and are written, and the cells never started stay
+pending (a second SIGINT aborts at once).
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ _REASONS = (re.compile(r"\[Errno -?\d+\] ([^'\"\])]+)"),
 
 
 def is_server(uri: str) -> bool:
+    """True for a tracking server URI (``http://``, ``https://``)."""
     return uri.startswith(("http://", "https://"))
 
 
@@ -58,8 +59,10 @@ def server_down(uri: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
         reason = getattr(exc, "reason", None) or exc
         if isinstance(reason, ssl.SSLError):  # it answered; trusting it is MLflow's setting
             return None
-        text = " ".join(str(reason).split())
-        return f"{type(exc).__name__}: {text}" if isinstance(exc, http.client.HTTPException) else text
+        text = " ".join(str(reason).split())  # one line
+        if isinstance(exc, http.client.HTTPException):  # it answered, not in HTTP
+            return f"{type(exc).__name__}: {text}"
+        return text
 
 
 def unreachable(exc: BaseException) -> str | None:
