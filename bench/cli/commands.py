@@ -29,7 +29,7 @@ from perloc.bench.run.evaluate import (
 )
 from perloc.bench.run.params import parse_overrides
 from perloc.bench.run.training import ensure_fitted
-from perloc.bench.store import mlflow_mirror, record_files
+from perloc.bench.store import mlflow_mirror, mlflow_prepare, record_files, tracking
 from perloc.bench.store.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -119,7 +119,7 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     executor = make_executor(sweep.executor, sweep.jobs, sweep.address, sweep.cpus_per_cell,
                              sweep.gpus_per_cell)
     workspace.check_writable()
-    mlflow_mirror.check_uri(workspace.tracking_uri)
+    mlflow_prepare.check_uri(workspace.tracking_uri)
     if hasattr(executor, "start"):
         executor.start()
     start = time.perf_counter()
@@ -129,7 +129,7 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
                  workspace=workspace, progress=progress)
     say(f"{task_name}/{profile}: {len(cells)} cells planned, datasets ready in "
         f"{time.perf_counter() - start:.1f} s")
-    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=say)  # after the checks,
+    mlflow_prepare.prepare(workspace.tracking_uri, workspace.runs, say=say)  # after the checks,
     # before any cell: the store is whole (rebuilt from the records if need be)
     command = {"methods": names, "seeds": seeds, "split": list(sweep.split),
                "where": {k: list(v) for k, v in (where or {}).items()}, "overrides": overrides}
@@ -152,11 +152,11 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
     if names[0] == names[1]:
         raise UserError(f"compare: {a!r} and {b!r} are the same method")
     workspace.check_writable()
-    mlflow_mirror.check_uri(workspace.tracking_uri)
+    mlflow_prepare.check_uri(workspace.tracking_uri)
     where = where or {}
     dataset = prepare_dataset(task, profile, seed, where, data_root=data_root,
                               workspace=workspace, progress=progress)
-    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=say)  # heal before work
+    mlflow_prepare.prepare(workspace.tracking_uri, workspace.runs, say=say)  # heal before work
     stored = {r.key: r for r in record_files.load_all(workspace.runs, task.name, profile)
               if r.status == "ok"}
     records, fresh = [], []
@@ -175,6 +175,22 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
     if fresh:
         mlflow_mirror.log_records(fresh, workspace.tracking_uri, workspace.results / "mlartifacts")
     return records
+
+
+def sync_records(task_name: str | None = None) -> list[str]:
+    """Log to MLflow every record (of ``task_name``, default every task with records) whose
+    cell has no run of it, e.g. after a tracking server was down during a sweep; a line per
+    task saying what was done. A server that does not answer is one error line, nothing
+    written."""
+    workspace = Workspace.from_env()
+    uri = workspace.tracking_uri
+    mlflow_prepare.check_uri(uri)
+    tasks = [task_name] if task_name else sorted(mlflow_mirror.record_counts(workspace.runs))
+    if not tasks:
+        return [f"no records under {workspace.runs}"]
+    where = mlflow_mirror.store_name(uri)
+    return [f"{s.task}: {s.mirrored} records mirrored, {s.had_run} already had their run "
+            f"(MLflow: {where})" for s in tracking.sync(uri, workspace.results, tasks)]
 
 
 def train_methods(task_name: str, methods, *, profile: str = "default", seed: int = 0,

@@ -87,7 +87,7 @@ def score_cmd(ctx, task_name, pred, ref, name, profile, seed, conditions, data_r
     from perloc.bench.cli.commands import results_table
     from perloc.bench.report import leaderboard
     from perloc.bench.run.external import score_predictions
-    from perloc.bench.store import mlflow_mirror, record_files
+    from perloc.bench.store import mlflow_mirror, mlflow_prepare, record_files
 
     name = name or pred.stem
     if name in METHODS.names():
@@ -101,9 +101,9 @@ def score_cmd(ctx, task_name, pred, ref, name, profile, seed, conditions, data_r
     if publish:
         leaderboard.check_publishable(workspace.leaderboards, task)
     workspace.check_writable()
-    mlflow_mirror.check_uri(workspace.tracking_uri)
+    mlflow_prepare.check_uri(workspace.tracking_uri)
     record = score_predictions(task, pred, name, profile, seed, where, dataset)
-    mlflow_mirror.prepare(workspace.tracking_uri, workspace.runs, say=_say)  # heal, then write
+    mlflow_prepare.prepare(workspace.tracking_uri, workspace.runs, say=_say)  # heal, then write
     record_files.save(workspace.runs, record)
     mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
     if publish:

@@ -140,6 +140,17 @@ def status_cmd(task_name, as_json):
     click.echo(json.dumps(states, indent=1) if as_json else format_status(states))
 
 
+@cli.command("sync")
+@click.argument("task_name", metavar="[TASK]", required=False, callback=_tasks)
+def sync_cmd(task_name):
+    """Log to MLflow the records that have no run (a tracking server was down during a
+    sweep); cells with a run are left alone, so running it again logs nothing twice."""
+    from perloc.bench.cli.commands import sync_records
+
+    for line in sync_records(task_name):
+        click.echo(line)
+
+
 @cli.command("compare", context_settings=EXTRA_ARGS)
 @click.argument("method_a", metavar="A")
 @click.argument("method_b", metavar="B")

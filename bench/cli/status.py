@@ -63,10 +63,19 @@ def format_status(states: list[dict]) -> str:
 
 
 def sweep_summary(outcome, planned: int) -> str:
-    """One paragraph for stderr after ``bench run``: counts, time, failed cells."""
+    """One paragraph for stderr after ``bench run``: counts, time, failed cells, and the
+    records a tracking server that stopped answering did not get."""
     lines = [f"sweep: {planned} cells: {outcome.ran} run, {outcome.reused} reused, "
              f"{len(outcome.failed)} failed, {outcome.not_started} not started "
              f"({outcome.seconds:.1f} s)"]
     lines += [f"  failed: {r.method} seed={r.seed} {r.where or ''}: {r.reason}"
               for r in outcome.failed]
+    if outcome.unmirrored:
+        why = f" ({outcome.mirror_down})" if outcome.mirror_down else ""
+        tasks = " ".join(sorted({r.task for r in outcome.unmirrored}))
+        lines.append(f"  not mirrored: {len(outcome.unmirrored)} records have no MLflow run: "
+                     f"{outcome.tracking_uri} did not answer{why}; the records are saved, "
+                     f"`bench sync {tasks}` mirrors them when it is back")
+        lines += [f"  not mirrored: {r.method} seed={r.seed}{f' {r.where}' if r.where else ''} "
+                  f"(cell {r.key})" for r in outcome.unmirrored]
     return "\n".join(lines)

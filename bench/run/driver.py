@@ -1,8 +1,11 @@
 """The sweep driver: skip finished cells, run the rest on an executor, write as they finish.
 
 Only this process writes: each finished cell's record (atomically) and its MLflow run, under
-the results lock. On SIGINT the executor stops handing out cells, the cells in flight finish
-and are written, and the cells never started stay pending (a second SIGINT aborts at once).
+the results lock. A tracking server that stops answering mid-sweep does not stop it: the
+records are saved, the ones without a run are listed in the outcome (``unmirrored``) and
+mirrored once the server answers again (``bench sync``). On SIGINT the executor stops handing
+out cells, the cells in flight finish and are written, and the cells never started stay
+pending (a second SIGINT aborts at once).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from perloc.bench.run.cells import (
     write_manifest,
 )
 from perloc.bench.run.executors import CellInputError
-from perloc.bench.store import mlflow_mirror, record_files
+from perloc.bench.store import record_files
 from perloc.bench.store.locking import results_lock
+from perloc.bench.store.tracking import SweepMirror
 from perloc.bench.store.workspace import Workspace
 
 Say = Callable[[str], None]
@@ -37,6 +41,9 @@ class SweepOutcome:
     reused: int = 0
     not_started: int = 0
     seconds: float = 0.0
+    tracking_uri: str = ""
+    unmirrored: list[RunRecord] = field(default_factory=list)  # saved, no MLflow run yet
+    mirror_down: str | None = None  # why the tracking server did not answer at the end
 
     @property
     def failed(self) -> list[RunRecord]:
@@ -53,12 +60,13 @@ def _stored(workspace: Workspace, cells: list[Cell]) -> dict[str, RunRecord]:
     return found
 
 
-def _write(workspace: Workspace, record: RunRecord, *, save: bool = True) -> None:
+def _write(workspace: Workspace, mirror: SweepMirror, record: RunRecord, *,
+           save: bool = True) -> None:
     """Under the results lock: the record (unless already stored) and its MLflow run."""
     with results_lock(workspace.results):
         if save:
             record_files.save(workspace.runs, record)
-        mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
+        mirror.log(record)
 
 
 class _Interrupts:
@@ -100,11 +108,12 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             done[cell.key] = record
         else:
             todo.append(cell)
-    outcome = SweepOutcome(reused=len(done))
+    outcome = SweepOutcome(reused=len(done), tracking_uri=workspace.tracking_uri)
+    mirror = SweepMirror(workspace.tracking_uri, workspace.results / "mlartifacts", say)
     if cells:
         write_manifest(workspace, cells, command or {})
     for record in done.values():  # a driver killed before logging left no MLflow run
-        _write(workspace, record, save=False)
+        _write(workspace, mirror, record, save=False)
     if done:
         say(f"{len(done)} of {len(cells)} cells already finished (records reused; --rerun "
             "to recompute)")
@@ -118,7 +127,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
                 executor.stopping, bad_input = True, bad_input or result.message
                 continue
             record = as_record(cell, result)
-            _write(workspace, record)
+            _write(workspace, mirror, record)
             done[cell.key] = record
             outcome.ran += 1
             seconds = record.durations.get("total_s")
@@ -129,6 +138,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
         raise UserError(bad_input)
     outcome.records = [done[c.key] for c in cells if c.key in done]
     outcome.not_started = len(cells) - len(outcome.records)
+    outcome.unmirrored, outcome.mirror_down = mirror.unmirrored, mirror.down
     outcome.seconds = time.perf_counter() - start
     return outcome
 

@@ -1,49 +1,62 @@
 """MLflow mirror of run records: one experiment per task, one run per cell, batched writes.
 
 The JSON record is the source of truth; this writes params, overall and per-slice metrics
-and tags in one ``log_batch`` call and attaches the record as an artifact. Only the driver
-process calls it (a SQLite store must have one writer).
+and tags in one ``log_batch`` call and attaches the record as an artifact. Within one results
+folder only the driver process calls it, under the results lock (a SQLite store must have one
+writer); several machines (results folders) may log to one tracking server at once.
 
-Logging is idempotent per cell: a run carries its cell's key (``cell_key``) and its record's
-creation time (``record_created``). A record already logged (same key and creation time, run
-terminated) is skipped; any other run of that cell (an older record, a run left unfinished by
-a killed driver) is deleted before the new one is logged, so a cell has exactly one run.
+A cell has exactly one run, that of its newest record. A run carries its cell's key
+(``cell_key``) and its record's creation time (``record_created``). A record is skipped when
+its cell already has a terminated run of this record or a newer one. After logging, the writer
+settles the cell: it keeps the terminated run of the newest record (equal times: the
+greatest run id, so every process keeps the same run) and deletes the cell's other runs
+that are not newer (an older record, the same record logged twice at once, a run left
+unfinished by a killed driver). Runs of newer records still being written are left to their
+writer, which settles after it; a writer whose run was deleted meanwhile stops (the cell has
+a run at least as new). As each writer settles after terminating its run, the last one sees
+every terminated run: the cell ends with one, whatever the interleaving.
+
 Works against a local SQLite store and an ``http://`` tracking server alike; with a server,
-artifacts go where the server says (its ``--artifacts-destination``).
-
-``prepare`` runs before any work. It rejects a tracking URI MLflow has no store for and a
-server that does not answer (one ``UserError`` line), and makes a local SQLite store whole:
-one that is not a database, fails SQLite's check, or was left half-built (a full disk during
-the first write: tables missing, no or another alembic revision) is moved aside with its
-journal (``mlflow.db.broken-<time>``) and rebuilt from the JSON records, which are the
-source of truth; a store that lacks runs for some records (a run that failed while logging)
-gets them. A full disk while logging is one ``UserError`` line; the record is already saved.
+artifacts go where the server says (its ``--artifacts-destination``). A full disk while
+logging is one ``UserError`` line; the record is already saved. ``mlflow_prepare`` checks the
+URI and mends a local store before any work; ``tracking`` keeps a sweep going when a server
+stops answering.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import errno
 import json
 import logging
 import os
 import re
 import sqlite3
-import ssl
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.store import record_files
-from perloc.bench.store.locking import results_lock
 
-log = logging.getLogger(__name__)
 BATCH_METRICS = 800  # MLflow accepts at most 1000 entities per log_batch call
 _KEY_CHARS = re.compile(r"[^0-9A-Za-z_\-. /]")
+
+
+@contextlib.contextmanager
+def env_defaults(values: dict[str, str]) -> Iterator[None]:
+    """Set MLflow's environment settings in ``values`` for the block, where the user set
+    none (MLflow reads them at each call)."""
+    added = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def metric_key(slice_name: str, metric: str) -> str:
@@ -80,28 +93,75 @@ def _tags(record: RunRecord) -> dict[str, str]:
 
 
 def _experiment_id(client, task: str, artifact_root: Path | None, uri: str) -> str:
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(task)
     if found is not None:
         return found.experiment_id
     local = artifact_root and not uri.startswith(("http://", "https://", "databricks"))
     location = (artifact_root / task).as_uri() if local else None
-    return client.create_experiment(task, artifact_location=location)
+    try:
+        return client.create_experiment(task, artifact_location=location)
+    except MlflowException as exc:  # another machine created it since the lookup
+        found = client.get_experiment_by_name(task)
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS" or found is None:
+            raise
+        return found.experiment_id
 
 
-def _already_logged(client, experiment: str, record: RunRecord) -> bool:
-    """True when this record's run exists; other runs of the same cell are deleted."""
-    runs = client.search_runs([experiment], filter_string=f"tags.cell_key = '{record.key}'",
-                              max_results=50)
-    for run in runs:
-        if (run.data.tags.get("record_created") == record.created_at
-                and run.info.status in ("FINISHED", "FAILED")):
-            for other in runs:
-                if other.info.run_id != run.info.run_id:
-                    client.delete_run(other.info.run_id)
-            return True
-    for run in runs:
-        client.delete_run(run.info.run_id)
+_TERMINATED = ("FINISHED", "FAILED")
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _created(text: str) -> dt.datetime:
+    """A record's creation time (ISO 8601, UTC when it has no zone); unreadable: the oldest."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return _NEVER
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _run_created(run) -> dt.datetime:
+    return _created(run.data.tags.get("record_created", ""))
+
+
+def _cell_runs(client, experiment: str, key: str) -> list:
+    """The cell's active runs (deleted ones are not searched)."""
+    return client.search_runs([experiment], filter_string=f"tags.cell_key = '{key}'",
+                              max_results=1000)
+
+
+def _covered(client, experiment: str, record: RunRecord) -> bool:
+    """True when the cell has a terminated run of this record or a newer one (the cell is
+    settled on the way)."""
+    runs = _cell_runs(client, experiment, record.key)
+    mine = _created(record.created_at)
+    if any(r.info.status in _TERMINATED and _run_created(r) >= mine for r in runs):
+        _settle(client, runs)
+        return True
     return False
+
+
+def _settle(client, runs: list) -> None:
+    """Keep the terminated run of the newest record (equal times: the greatest run id) and
+    delete the other runs that are not newer; runs of newer records still being written are
+    their writer's to settle."""
+    done = [r for r in runs if r.info.status in _TERMINATED]
+    if not done:
+        return
+    keep = max(done, key=lambda r: (_run_created(r), r.info.run_id))
+    for run in runs:
+        if run.info.run_id != keep.info.run_id and _run_created(run) <= _run_created(keep):
+            client.delete_run(run.info.run_id)
+
+
+def _deleted(client, run_id: str) -> bool:
+    """True when another writer deleted this run while it was being logged."""
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "deleted"
+    except Exception:  # noqa: BLE001  (cannot tell: the original error is raised)
+        return False
 
 
 def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None = None) -> list[str]:
@@ -114,43 +174,56 @@ def log_records(records: list[RunRecord], uri: str, artifact_root: Path | None =
     # MLflow logs each failed SQL commit with its traceback before raising it: what is raised
     # here is reported once (one line, or the traceback kept in results/logs)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
-    try:
-        client = MlflowClient(tracking_uri=uri)
-        return [run_id for record in records
-                for run_id in _log_one(client, record, uri, artifact_root)]
+    try:  # no "View run at" links on stdout, which carries results and --json
+        with env_defaults({"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}):
+            client = MlflowClient(tracking_uri=uri)
+            return [run_id for record in records
+                    for run_id in _log_one(client, record, uri, artifact_root)]
     except Exception as exc:
         reason = _write_failure(exc)
         if reason is None:
             raise
-        raise UserError(f"MLflow store {_where(uri)}: cannot write ({reason}); the records are "
+        raise UserError(f"MLflow store {store_name(uri)}: cannot write ({reason}); the records are "
                         "saved, the next run mirrors them") from None
 
 
 def _log_one(client, record: RunRecord, uri: str, artifact_root: Path | None) -> list[str]:
-    from mlflow.entities import Metric, Param, RunTag
-
     experiment = _experiment_id(client, record.task, artifact_root, uri)
-    if record.key and _already_logged(client, experiment, record):
+    if record.key and _covered(client, experiment, record):
         return []
     run = client.create_run(experiment, tags=_tags(record))
+    try:
+        _write_run(client, run.info.run_id, record)
+    except Exception:
+        if record.key and _deleted(client, run.info.run_id):
+            return []  # settled away by a writer of the same or a newer record
+        raise
+    if record.key:
+        _settle(client, _cell_runs(client, experiment, record.key))
+    return [run.info.run_id]
+
+
+def _write_run(client, run_id: str, record: RunRecord) -> None:
+    """Params, metrics, tags, the record and its figures, then the terminal status."""
+    from mlflow.entities import Metric, Param, RunTag
+
     now = int(time.time() * 1000)
     metrics = [Metric(k, float(v), now, 0) for k, v in _metrics(record).items()]
     metrics += [Metric(f"train/{name}", float(v), now, step)
                 for name, values in record.series.items()
                 for step, v in enumerate(values, start=1)]
-    client.log_batch(run.info.run_id, metrics=metrics[:BATCH_METRICS],
+    client.log_batch(run_id, metrics=metrics[:BATCH_METRICS],
                      params=[Param(k, v) for k, v in _flat_params(record).items()],
                      tags=[RunTag(k, v) for k, v in _tags(record).items()])
     for start in range(BATCH_METRICS, len(metrics), BATCH_METRICS):
-        client.log_batch(run.info.run_id, metrics=metrics[start:start + BATCH_METRICS])
+        client.log_batch(run_id, metrics=metrics[start:start + BATCH_METRICS])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "record.json"
         path.write_text(record.to_json())
-        client.log_artifact(run.info.run_id, str(path))
+        client.log_artifact(run_id, str(path))
         for plot in _plots(record, Path(tmp)):
-            client.log_artifact(run.info.run_id, str(plot))
-    client.set_terminated(run.info.run_id, "FINISHED" if record.status == "ok" else "FAILED")
-    return [run.info.run_id]
+            client.log_artifact(run_id, str(plot))
+    client.set_terminated(run_id, "FINISHED" if record.status == "ok" else "FAILED")
 
 
 def _plots(record: RunRecord, folder: Path) -> list[Path]:
@@ -165,17 +238,15 @@ def _plots(record: RunRecord, folder: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------
-# prepare: a usable tracking URI and a whole SQLite store, before any work
+# what a failed write means, and how stores are named
 
 
 _SPACE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10  # primary result codes (the low byte of extended ones)
-_SQLITE_DAMAGED = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
-_SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-BUSY_WAIT_S = 60.0
 
 
-def _chain(exc: BaseException):
+def causes(exc: BaseException):
+    """``exc``, its causes and contexts, and the driver errors SQLAlchemy wraps."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -189,7 +260,7 @@ def _chain(exc: BaseException):
 def _write_failure(exc: BaseException) -> str | None:
     """Why a write failed when the disk is full (or a file size limit reached, or the disk
     failed), else None; told by errno and SQLite result codes, not by messages."""
-    for link in _chain(exc):
+    for link in causes(exc):
         if isinstance(link, OSError) and link.errno in _SPACE_ERRNOS:
             return os.strerror(link.errno)
         code = getattr(link, "sqlite_errorcode", None)
@@ -201,144 +272,24 @@ def _write_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _sqlite_file(uri: str) -> Path | None:
+def sqlite_file(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (None for an in-memory one)."""
     path = uri.split("://", 1)[1][1:].split("?", 1)[0] if "://" in uri else ""
     return Path(path) if path and path != ":memory:" else None
 
 
-def _is_sqlite(uri: str) -> bool:
+def is_sqlite(uri: str) -> bool:
+    """True for a ``sqlite:`` URI (any driver)."""
     return uri.split(":", 1)[0].split("+", 1)[0] == "sqlite"
 
 
-def _where(uri: str) -> str:
-    path = _sqlite_file(uri) if _is_sqlite(uri) else None
+def store_name(uri: str) -> str:
+    """How messages name a store: its file for SQLite, else the URI."""
+    path = sqlite_file(uri) if is_sqlite(uri) else None
     return str(path) if path else uri
 
 
-def _named(uri: str) -> str:
-    return (f"MLFLOW_TRACKING_URI={uri}" if os.environ.get("MLFLOW_TRACKING_URI") == uri
-            else f"MLflow tracking URI {uri}")
-
-
-def _check_scheme(uri: str) -> None:
-    try:
-        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
-        from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
-    except ImportError:  # another MLflow layout: the first write will tell
-        return
-    try:
-        _tracking_store_registry.get_store_builder(uri)
-    except UnsupportedModelRegistryStoreURIException:
-        known = ", ".join(f"{s}://" for s in sorted(_tracking_store_registry._registry) if s)
-        scheme = uri.split("://", 1)[0] if "://" in uri else uri
-        raise UserError(f"{_named(uri)}: MLflow has no tracking store for '{scheme}' "
-                        f"(it knows {known})") from None
-
-
-def _check_server(uri: str) -> None:
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10):
-            return
-    except urllib.error.HTTPError:  # it answered: a server is there (auth, proxies, prefixes)
-        return
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        if isinstance(reason, ssl.SSLError):  # it answered; trusting it is MLflow's setting
-            return
-        raise UserError(f"{_named(uri)}: no MLflow server answers ({reason})") from None
-
-
-def _schema() -> tuple[str | None, set[str]]:
-    """The alembic head revision this MLflow expects and its table names (None, set() when
-    this MLflow cannot tell)."""
-    try:
-        import mlflow.store.model_registry.dbmodels.models  # noqa: F401  (fills the metadata)
-        import mlflow.store.tracking.dbmodels.models  # noqa: F401
-        from mlflow.store.db.base_sql_model import Base
-        from mlflow.store.db.utils import _get_latest_schema_revision
-    except ImportError:
-        return None, set()
-    return _get_latest_schema_revision(), set(Base.metadata.tables)
-
-
-def _sqlite_state(path: Path) -> tuple[str, str]:
-    """("empty" | "ok" | "broken", why) for the SQLite store at ``path``."""
-    if not path.exists() or path.stat().st_size == 0:
-        return "empty", "no store yet"
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=BUSY_WAIT_S)
-    except sqlite3.Error as exc:
-        return _sqlite_error(path, exc)
-    try:
-        checked = [row[0] for row in connection.execute("PRAGMA quick_check")]
-        if checked != ["ok"]:
-            return "broken", f"SQLite finds it damaged: {checked[0]}"
-        tables = {row[0] for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
-            return "empty", "no tables yet"
-        head, expected = _schema()
-        if "alembic_version" not in tables:
-            return "broken", "half-built: it has no alembic_version table"
-        found = [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
-        if head is not None and found != [head]:
-            return "broken", (f"half-built or made by another MLflow: schema revision "
-                              f"{', '.join(found) or 'none'}, this MLflow expects {head}")
-        missing = sorted(expected - tables)
-        if missing:
-            return "broken", f"half-built: tables {', '.join(missing[:3])} missing"
-        return "ok", ""
-    except sqlite3.Error as exc:
-        return _sqlite_error(path, exc)
-    finally:
-        connection.close()
-
-
-def _sqlite_error(path: Path, exc: sqlite3.Error) -> tuple[str, str]:
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code in _SQLITE_DAMAGED:
-        return "broken", f"not a whole SQLite database: {exc}"
-    if code in _SQLITE_BUSY:
-        raise UserError(f"MLflow store {path}: locked by another process for "
-                        f"{BUSY_WAIT_S:.0f} s ({exc}); run again when it is done") from None
-    raise UserError(f"MLflow store {path}: cannot be opened ({exc})") from None
-
-
-def _move_aside(path: Path) -> Path:
-    """Move the store and its journal files to ``<name>.broken-<time>[-journal|-wal|-shm]`` (a
-    hot journal left next to a new database would be rolled back into it)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.name}.broken-{stamp}")
-    n = 1
-    while any(Path(f"{aside}{s}").exists() for s in ("", "-journal", "-wal", "-shm")):
-        n += 1
-        aside = path.with_name(f"{path.name}.broken-{stamp}-{n}")
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        source = Path(f"{path}{suffix}")
-        if source.exists():
-            source.rename(f"{aside}{suffix}")
-    return aside
-
-
-def _forget_store(uri: str) -> None:
-    """Drop what MLflow keeps per process for this URI (its store objects and pooled
-    connections): they would go on using the file that was moved aside or deleted."""
-    try:
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-        from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
-    except ImportError:
-        return
-    cached = getattr(TrackingStoreRegistry._get_store_with_resolved_uri, "cache_clear", None)
-    if cached is not None:
-        cached()
-    engines = getattr(SqlAlchemyStore, "_engine_map", None)
-    engine = engines.pop(uri, None) if isinstance(engines, dict) else None
-    if engine is not None:
-        engine.dispose()
-
-
-def _record_counts(runs: Path) -> dict[str, int]:
+def record_counts(runs: Path) -> dict[str, int]:
     """How many record files each task has (not read: counted)."""
     if not runs.is_dir():
         return {}
@@ -347,88 +298,11 @@ def _record_counts(runs: Path) -> dict[str, int]:
     return {task: n for task, n in counts.items() if n}
 
 
-def _run_counts(path: Path) -> dict[str, int] | None:
-    """Finished or failed runs per experiment in the SQLite store (None when it cannot tell)."""
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_WAIT_S)
-        try:
-            rows = connection.execute(
-                "SELECT e.name, count(*) FROM runs r JOIN experiments e "
-                "ON r.experiment_id = e.experiment_id WHERE r.lifecycle_stage = 'active' "
-                "AND r.status IN ('FINISHED', 'FAILED') GROUP BY e.name").fetchall()
-        finally:
-            connection.close()
-    except sqlite3.Error:
-        return None
-    return dict(rows)
-
-
 def mirror_all(uri: str, runs: Path, artifact_root: Path | None = None,
                tasks: list[str] | None = None) -> int:
     """Log every readable record (of ``tasks``, default all) not yet in MLflow; how many
     records were looked at."""
-    names = tasks if tasks is not None else sorted(_record_counts(runs))
+    names = tasks if tasks is not None else sorted(record_counts(runs))
     records = [r for task in names for r in record_files.load_all(runs, task)]
     log_records(records, uri, artifact_root)
     return len(records)
-
-
-def check_uri(uri: str) -> None:
-    """Without writing anything: MLflow has a store for the URI's scheme, and a server URI
-    answers (one UserError line naming MLFLOW_TRACKING_URI otherwise)."""
-    _check_scheme(uri)
-    if uri.startswith(("http://", "https://")):
-        _check_server(uri)
-
-
-def prepare(uri: str, runs: Path, *, artifact_root: Path | None = None,
-            say: Callable[[str], None] | None = None) -> None:
-    """Before any work: a tracking URI MLflow has a store for, a server that answers, and a
-    local SQLite store that is whole and holds a run for every record in ``runs`` (rebuilt
-    from the records when it is damaged or half-built). ``runs`` is ``<results>/runs``; the
-    results folder's lock is held while the store is checked and mended; artifacts of the
-    runs it logs go to ``artifact_root`` (default ``<results>/mlartifacts``, as ``bench``)."""
-    say = say or log.warning
-    artifact_root = artifact_root or runs.parent / "mlartifacts"
-    _check_scheme(uri)
-    if uri.startswith(("http://", "https://")):
-        _check_server(uri)
-        return
-    path = _sqlite_file(uri) if _is_sqlite(uri) else None
-    if path is None:
-        return
-    path = path.absolute()
-    counts = _record_counts(runs)
-    if not path.exists() and not counts:
-        return  # nothing to check and nothing to mirror: the first write creates the store
-    with results_lock(runs.parent):
-        state, why = _sqlite_state(path)
-        if state != "ok":
-            _forget_store(uri)
-        if state == "broken":
-            aside = _move_aside(path)
-            say(f"MLflow store {path}: {why}; moved to {aside.name}, rebuilding it from the "
-                f"records in {runs}")
-            n = _mirror(uri, runs, artifact_root, sorted(counts))
-            say(f"MLflow store {path}: rebuilt, {n} records mirrored")
-            return
-        if not counts:
-            return
-        logged = _run_counts(path) if state == "ok" else {}
-        behind = sorted(t for t, n in counts.items() if logged is not None
-                        and logged.get(t, 0) < n)
-        if behind:
-            n = _mirror(uri, runs, artifact_root, behind)
-            say(f"MLflow store {path}: mirrored the records it lacked ({', '.join(behind)}: "
-                f"{n} records looked at)")
-
-
-def _mirror(uri: str, runs: Path, artifact_root: Path | None, tasks: list[str]) -> int:
-    try:
-        return mirror_all(uri, runs, artifact_root, tasks)
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001  (one line; the moved-aside store is kept)
-        raise UserError(f"MLflow store {_where(uri)}: cannot be rebuilt from {runs} "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                        ) from exc

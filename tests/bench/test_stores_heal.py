@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from cli_helpers import invoke, mlflow_runs
 
-from perloc.bench.store import mlflow_mirror, record_files
+from perloc.bench.store import mlflow_prepare, record_files
 from perloc.bench.store.workspace import Workspace
 
 RUN = ("run", "tdoa", "--profile", "smoke", "-m", "gcc-phat")
@@ -338,5 +338,5 @@ def test_the_results_lock_is_waited_for_and_said(tmp_path, caplog):
 
 def test_prepare_leaves_a_missing_store_alone_when_there_is_nothing_to_mirror(tmp_path):
     uri = f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}"
-    mlflow_mirror.prepare(uri, tmp_path / "results" / "runs")
+    mlflow_prepare.prepare(uri, tmp_path / "results" / "runs")
     assert not (tmp_path / "results").exists()  # bad input later: nothing written

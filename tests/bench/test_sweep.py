@@ -11,19 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import invoke, mlflow_runs
+from cli_helpers import REPO, invoke, mlflow_runs
+from cli_helpers import records_by_key as _records
+from cli_helpers import start_bench as _bench
 
-REPO = Path(__file__).resolve().parents[2]
 CLASSICAL = ("-m", "gcc-phat", "-m", "gcc-scot")
-
-
-def _records(results: Path) -> dict[str, dict]:
-    out = {}
-    for path in results.glob("runs/tdoa/smoke/*.json"):
-        record = json.loads(path.read_text())
-        assert record["key"] not in out, f"two records for cell {record['key']}"
-        out[record["key"]] = record
-    return out
 
 
 def _scores(records: dict[str, dict]) -> dict[str, dict]:
@@ -95,12 +87,6 @@ def test_a_killed_worker_fails_only_its_cell(capsys, workspace, monkeypatch):
     monkeypatch.delenv("PERLOC_FAULTS")
     retry = _sweep(capsys, "--jobs", "2")
     assert retry.code == 0 and "running 2 cells" in retry.err
-
-
-def _bench(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "perloc.bench.cli.main", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, cwd=REPO)
 
 
 def test_kill_9_of_the_driver_then_the_same_command_resumes(workspace, tmp_path):
