@@ -37,6 +37,7 @@ class SweepOutcome:
     reused: int = 0
     not_started: int = 0
     seconds: float = 0.0
+    driver_seconds: float = 0.0  # the driver's own time on finished cells: records, MLflow runs
 
     @property
     def failed(self) -> list[RunRecord]:
@@ -117,6 +118,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             if isinstance(result, CellInputError):  # stop: no new cells, no record for it
                 executor.stopping, bad_input = True, bad_input or result.message
                 continue
+            received = time.perf_counter()
             record = as_record(cell, result)
             _write(workspace, record)
             done[cell.key] = record
@@ -125,6 +127,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             say(f"  [{outcome.ran}/{len(todo)}] {cell.label()}: {record.status}"
                 + (f" in {seconds:.1f} s" if seconds else f" ({record.reason})"
                    if record.reason else ""))
+            outcome.driver_seconds += time.perf_counter() - received
     if bad_input is not None:
         raise UserError(bad_input)
     outcome.records = [done[c.key] for c in cells if c.key in done]
