@@ -52,12 +52,12 @@ from perloc.bench.store.workspace import Workspace
 
 MANIFEST_VERSION = 1
 _DATASETS: dict[tuple, Any] = {}  # per process: datasets prepared for cells, reused
-_SAY: list = [None, False]  # the driver's printer and tqdm switch for in-process cells
+_SAY: list = [None, False]  # the driver's printer and progress switch for in-process cells
 
 
 def set_progress_printer(say, progress: bool = False) -> None:
-    """Cells run in the driver print training progress through ``say`` and show progress
-    bars when ``progress`` (workers stay quiet)."""
+    """Cells run in the driver print training progress through ``say`` and report the
+    progress of their long steps when ``progress`` (workers stay quiet)."""
     _SAY[0], _SAY[1] = say, progress
 
 

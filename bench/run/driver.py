@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from perloc.bench.core.errors import UserError
+from perloc.bench.core.progress import progress_bar
 from perloc.bench.core.record import RunRecord
 from perloc.bench.run.cells import (
     Cell,
@@ -113,7 +114,9 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
         say(f"running {len(todo)} cells on {executor.describe()}")
     set_progress_printer(say, progress)
     bad_input = None
-    with _Interrupts(executor, say):
+    waiting = progress_bar(desc="sweep", total=len(todo), unit="cells finished",
+                           enabled=progress and bool(todo), terminal_bar=False)
+    with _Interrupts(executor, say), waiting:
         for cell, result in executor.run(todo, run_cell):
             if isinstance(result, CellInputError):  # stop: no new cells, no record for it
                 executor.stopping, bad_input = True, bad_input or result.message
@@ -127,6 +130,7 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             say(f"  [{outcome.ran}/{len(todo)}] {cell.label()}: {record.status}"
                 + (f" in {seconds:.1f} s" if seconds else f" ({record.reason})"
                    if record.reason else ""))
+            waiting.update()
             outcome.driver_seconds += time.perf_counter() - received
     if bad_input is not None:
         raise UserError(bad_input)
