@@ -24,7 +24,7 @@ local Ray cluster of ``slots`` CPUs, one per cell. Per executor:
 Each executor writes to a scratch results folder with its own SQLite MLflow store (the
 stand-in data come from the workspace's cache), removed afterwards: the workspace's records
 and MLflow store are not touched. The figures depend on the machine and its load; the output
-ends with the CPU count and the load average before the run.
+ends with the CPU count and the 1-minute load average before and after the run.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def run_harness_perf(executors: tuple[str, ...], cells: int, sleep: float, slots
     for name in executors:
         with tempfile.TemporaryDirectory(prefix=f"perloc-harness-{name}-") as folder:
             rows.append(measure(name, cells, sleep, slots, Path(folder)))
-    return {"rows": rows, "cpus": os.cpu_count(), "load": load}
+    return {"rows": rows, "cpus": os.cpu_count(), "load": load, "load_after": os.getloadavg()[0]}
 
 
 def format_harness_perf(result: dict) -> str:
@@ -134,8 +134,9 @@ def format_harness_perf(result: dict) -> str:
                                     "wall s", "ideal s", "wall/ideal", "first cell s",
                                     "overhead ms/cell",
                                     "driver ms/cell", "cell ms"], disable_numparse=True)
-    return (f"{table}\n({result['cpus']} CPUs, load average {result['load']:.1f} before the "
-            "run; ideal = cells x sleep / slots, overhead = (wall - ideal) x slots / cells)")
+    return (f"{table}\n({result['cpus']} CPUs, 1-min load average {result['load']:.1f} before "
+            f"the run, {result['load_after']:.1f} after; ideal = cells x sleep / slots, "
+            "overhead = (wall - ideal) x slots / cells)")
 
 
 def _executors(text: str) -> tuple[str, ...]:
