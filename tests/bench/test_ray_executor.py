@@ -99,8 +99,9 @@ def _stop(proc: subprocess.Popen) -> list[int]:
 
 
 def _running_in_session(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (read from /proc: none found where there is none)."""
     found = []
-    for entry in Path("/proc").iterdir():
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         try:
             if (entry.name.isdigit() and os.getsid(int(entry.name)) == sid
                     and (entry / "stat").read_text().rpartition(")")[2].split()[0] != "Z"):
