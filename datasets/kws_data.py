@@ -28,6 +28,7 @@ import torch
 
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
+from perloc.bench.core.progress import progress_bar
 from perloc.datasets.feature_cache import FeatureCache
 from perloc.datasets.features.mfcc import Mfcc, MfccParams
 from perloc.datasets.kws_augment import AugmentParams, augment_waveform, spec_augment
@@ -45,13 +46,15 @@ def to_float(pcm: np.ndarray) -> np.ndarray:
     return (np.asarray(pcm, dtype=np.float32) / PCM_SCALE).astype(np.float32)
 
 
-def mfcc_features(audio: np.ndarray, params: MfccParams = FRONTEND) -> np.ndarray:
+def mfcc_features(audio: np.ndarray, params: MfccParams = FRONTEND,
+                  progress: bool = False) -> np.ndarray:
     """[N, 16000] clips (float, or int16 PCM) -> [N, 98, 40] float32 MFCCs, in chunks."""
     front = Mfcc(params)
     out = np.empty((len(audio), params.n_frames(audio.shape[1]), params.n_coefficients),
                    dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, len(audio), FEATURE_CHUNK):
+        for start in progress_bar(range(0, len(audio), FEATURE_CHUNK), desc="MFCC features",
+                                  unit=f"x{FEATURE_CHUNK} clips", enabled=progress):
             chunk = audio[start:start + FEATURE_CHUNK]
             chunk = torch.as_tensor(to_float(chunk) if chunk.dtype == np.int16 else chunk)
             out[start:start + len(chunk)] = front(chunk).numpy()
@@ -62,10 +65,11 @@ class KwsClips:
     """Clips, labels and features of one Speech Commands task, through the feature cache."""
 
     def __init__(self, commands: SpeechCommands, cache: FeatureCache,
-                 frontend: MfccParams = FRONTEND) -> None:
+                 frontend: MfccParams = FRONTEND, progress: bool = False) -> None:
         self.commands = commands
         self.cache = cache
         self.frontend = frontend
+        self.progress = progress  # report decoding and feature caching (bench/core/progress)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -97,14 +101,17 @@ class KwsClips:
     def features(self, split: str) -> np.ndarray:
         """[N, 98, 40] MFCCs of ``split`` (front-end config in the cache key)."""
         return self.cache.get((*self._part(split), "mfcc", dataclasses.asdict(self.frontend)),
-                              lambda: mfcc_features(self.audio(split), self.frontend))
+                              lambda: mfcc_features(self.audio(split), self.frontend,
+                                                    self.progress))
 
     def _decode(self, split: str) -> np.ndarray:
         entries = self.commands.entries(split)
         if not entries:
             raise UserError(f"{self.commands.root}: the {split} split is empty")
         return np.stack([np.round(self.commands.load(e) * PCM_SCALE).clip(-32768, 32767)
-                         .astype(np.int16) for e in entries])
+                         .astype(np.int16) for e in progress_bar(
+                             entries, desc=f"decoding {split} clips", unit="clip",
+                             enabled=self.progress)])
 
 
 class KwsTest:

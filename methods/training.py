@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from perloc.bench.core.progress import progress_bar
 from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 
 CHECKPOINT_VERSION = 1
@@ -273,8 +273,8 @@ def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state,
     torch.manual_seed(ctx.seed * 100_003 + state.epoch)
     model.train()
     losses = []
-    bar = tqdm(range(ctx.steps_per_epoch), desc=f"epoch {state.epoch + 1}/{ctx.epochs}",
-               disable=not ctx.progress, leave=False)
+    bar = progress_bar(range(ctx.steps_per_epoch), desc=f"epoch {state.epoch + 1}/{ctx.epochs}",
+                       unit="step", enabled=ctx.progress, leave=False)
     for _ in bar:
         inputs, targets = make_batch(rng)
         with autocast_context(optimization):

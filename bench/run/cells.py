@@ -28,6 +28,8 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import socket
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -50,12 +52,12 @@ from perloc.bench.store.workspace import Workspace
 
 MANIFEST_VERSION = 1
 _DATASETS: dict[tuple, Any] = {}  # per process: datasets prepared for cells, reused
-_SAY: list = [None, False]  # the driver's printer and tqdm switch for in-process cells
+_SAY: list = [None, False]  # the driver's printer and progress switch for in-process cells
 
 
 def set_progress_printer(say, progress: bool = False) -> None:
-    """Cells run in the driver print training progress through ``say`` and show progress
-    bars when ``progress`` (workers stay quiet)."""
+    """Cells run in the driver print training progress through ``say`` and report the
+    progress of their long steps when ``progress`` (workers stay quiet)."""
     _SAY[0], _SAY[1] = say, progress
 
 
@@ -162,13 +164,18 @@ def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], 
     return cells
 
 
+def _fault_items() -> list[tuple[str, str]]:
+    """(action, target) of each ``PERLOC_FAULTS`` item."""
+    spec = os.environ.get("PERLOC_FAULTS", "")
+    return [part.strip().partition("=")[::2] for part in spec.split(",") if part.strip()]
+
+
 def inject_faults(cell: Cell) -> None:
     """Fault injection for resilience tests: ``PERLOC_FAULTS`` lists ``ACTION=METHOD@SEED``
     items (comma-separated). ``kill`` SIGKILLs the worker process running that cell (never
-    the driver), ``raise`` raises RuntimeError in it, ``sleep=SECONDS`` delays every cell."""
-    spec = os.environ.get("PERLOC_FAULTS", "")
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        action, _, target = item.partition("=")
+    the driver), ``raise`` raises RuntimeError in it, ``sleep=SECONDS`` delays every cell
+    (``trace=DIR``: see :func:`trace_cell`)."""
+    for action, target in _fault_items():
         if action == "sleep":
             time.sleep(float(target))
         elif target == f"{cell.method}@{cell.seed}":
@@ -176,6 +183,21 @@ def inject_faults(cell: Cell) -> None:
                 raise RuntimeError(f"injected fault in {cell.label()}")
             if action == "kill" and mp.parent_process() is not None:
                 os.kill(os.getpid(), signal.SIGKILL)
+
+
+def trace_cell(cell: Cell) -> None:
+    """Test instrumentation, not results: with a ``trace=DIR`` item in ``PERLOC_FAULTS``, each
+    cell, once evaluated, writes ``DIR/<cell key>.json`` naming the process that ran it: host,
+    pid, the Ray node (in a Ray worker) and whether that process ever imported mlflow (only the
+    driver logs MLflow runs, so a worker never needs it). Tests use it to see where cells ran."""
+    for action, target in _fault_items():
+        if action == "trace":
+            ray = sys.modules.get("ray")  # never imported for this: only asked when present
+            node = (ray.get_runtime_context().get_node_id()
+                    if ray is not None and ray.is_initialized() else None)
+            where = {"key": cell.key, "host": socket.gethostname(), "pid": os.getpid(),
+                     "ray_node": node, "mlflow_imported": "mlflow" in sys.modules}
+            record_files.write_atomic(Path(target) / f"{cell.key}.json", json.dumps(where))
 
 
 def run_cell(cell: Cell) -> RunRecord | CellInputError:
@@ -197,6 +219,8 @@ def run_cell(cell: Cell) -> RunRecord | CellInputError:
         return CellInputError(str(exc))
     except Exception as exc:  # noqa: BLE001  (any cell failure is recorded, the sweep goes on)
         return failed_record(cell, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    finally:
+        trace_cell(cell)
 
 
 def failed_record(cell: Cell, reason: str, trace: str = "") -> RunRecord:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from perloc.bench.core.errors import UserError
+from perloc.bench.core.progress import progress_bar
 from perloc.bench.core.record import RunRecord
 from perloc.bench.run.cells import (
     Cell,
@@ -44,6 +45,7 @@ class SweepOutcome:
     tracking_uri: str = ""
     unmirrored: list[RunRecord] = field(default_factory=list)  # saved, no MLflow run yet
     mirror_down: str | None = None  # why the tracking server did not answer at the end
+    driver_seconds: float = 0.0  # the driver's own time on finished cells: records, MLflow runs
 
     @property
     def failed(self) -> list[RunRecord]:
@@ -121,11 +123,14 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
         say(f"running {len(todo)} cells on {executor.describe()}")
     set_progress_printer(say, progress)
     bad_input = None
-    with _Interrupts(executor, say):
+    waiting = progress_bar(desc="sweep", total=len(todo), unit="cells finished",
+                           enabled=progress and bool(todo), terminal_bar=False)
+    with _Interrupts(executor, say), waiting:
         for cell, result in executor.run(todo, run_cell):
             if isinstance(result, CellInputError):  # stop: no new cells, no record for it
                 executor.stopping, bad_input = True, bad_input or result.message
                 continue
+            received = time.perf_counter()
             record = as_record(cell, result)
             _write(workspace, mirror, record)
             done[cell.key] = record
@@ -134,6 +139,8 @@ def execute(cells: list[Cell], executor, workspace: Workspace, *, rerun: bool = 
             say(f"  [{outcome.ran}/{len(todo)}] {cell.label()}: {record.status}"
                 + (f" in {seconds:.1f} s" if seconds else f" ({record.reason})"
                    if record.reason else ""))
+            waiting.update()
+            outcome.driver_seconds += time.perf_counter() - received
     if bad_input is not None:
         raise UserError(bad_input)
     outcome.records = [done[c.key] for c in cells if c.key in done]

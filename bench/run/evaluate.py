@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from perloc.bench.core.errors import UserError
+from perloc.bench.core.progress import progress_bar
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import DataRequest, Profile, TaskSpec
@@ -104,8 +104,9 @@ def _score_batches(method, dataset, task: TaskSpec, batch_size: int, collectors:
     reports' collectors, then is dropped. Rows a method does not accept (its
     ``accepts(batch)`` mask, e.g. a setup it cannot solve) are left out."""
     stats, seconds = RunStats(task.metrics, task.target), 0.0
-    batches = tqdm(dataset.batches("test", batch_size), desc=f"evaluating {method.card.name}",
-                   unit="batch", disable=not progress, leave=False)
+    batches = progress_bar(dataset.batches("test", batch_size),
+                           desc=f"evaluating {method.card.name}", unit="batch",
+                           enabled=progress, leave=False)
     accepts = getattr(method, "accepts", None)
     for batch in batches:
         if accepts is not None:

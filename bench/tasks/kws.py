@@ -144,7 +144,8 @@ def keyword_clips(request: DataRequest, classes: str):
     from perloc.datasets.kws_data import KwsClips
 
     commands = _commands(request, classes)
-    return KwsClips(commands, FeatureCache(request.cache_dir / "caches" / "kws-features-v1.h5"))
+    return KwsClips(commands, FeatureCache(request.cache_dir / "caches" / "kws-features-v1.h5"),
+                    progress=request.progress)
 
 
 def make_dataset(request: DataRequest, classes: str):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from perloc.bench.core.progress import progress_bar
 from perloc.datasets import h5store
 from perloc.datasets.sim.rooms import RoomSpec, compute_rir, wall_model
 
@@ -101,13 +101,13 @@ class RirBank:
         start = time.perf_counter()
         order = sorted(missing, key=lambda k: -missing[k].cost())
         jobs = [missing[k] for k in order]
-        bar = tqdm(total=len(jobs), desc="simulating RIRs", unit="rir", disable=not progress)
-        for key, rir in zip(order, self._run(jobs), strict=True):
-            request = missing[key]
-            yield key, rir, {"t60": request.t60, "source": request.source,
-                             "room": request.room.name}
-            bar.update(1)
-        bar.close()
+        with progress_bar(total=len(jobs), desc="simulating RIRs", unit="rir",
+                          enabled=progress) as bar:
+            for key, rir in zip(order, self._run(jobs), strict=True):
+                request = missing[key]
+                yield key, rir, {"t60": request.t60, "source": request.source,
+                                 "room": request.room.name}
+                bar.update(1)
         self.stats.simulated += len(jobs)
         self.stats.seconds += time.perf_counter() - start
 

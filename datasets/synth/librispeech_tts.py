@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
+from perloc.bench.core.progress import progress_bar
 from perloc.datasets.librispeech import LibriSpeech
 
 from .staging import read_marker, write_folder
@@ -220,8 +219,8 @@ def _generate(tmp: Path, size: CorpusSize, seed: int, version: str, progress: bo
     plan = plan_utterances(size)
     transcripts: dict[Path, list[str]] = {}
     total = 0
-    show = progress and bool(getattr(sys.stderr, "isatty", lambda: False)())
-    for utt in tqdm(plan, desc=f"TTS corpus '{size.name}'", unit="utt", disable=not show):
+    for utt in progress_bar(plan, desc=f"TTS corpus '{size.name}'", unit="utt",
+                            enabled=progress):
         audio, text = render_utterance(synth, utt, seed)
         folder = utt.folder(subset_root)
         folder.mkdir(parents=True, exist_ok=True)

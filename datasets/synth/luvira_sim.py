@@ -52,9 +52,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 from scipy.signal import fftconvolve, resample_poly
-from tqdm import tqdm
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
+from perloc.bench.core.progress import progress_bar
 from perloc.datasets.librispeech import LibriSpeech
 from perloc.datasets.luvira import (
     LUVIRA_MICS_MM,
@@ -327,8 +327,8 @@ def write_luvira_sim(out_root: Path | str, size: SimSize | str, corpus: LibriSpe
     version = sim_version(size, seed, corpus, layout)
 
     def generate(tmp: Path) -> None:
-        bar = tqdm(TRAJECTORIES, desc=f"luvira-sim '{size.name}'", unit="trajectory",
-                   disable=not progress)
+        bar = progress_bar(TRAJECTORIES, desc=f"luvira-sim '{size.name}'", unit="trajectory",
+                           enabled=progress)
         made = [write_trajectory(tmp / name, name, size, corpus, bank, seed, False, layout)
                 for name in bar]
         marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,

@@ -58,9 +58,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from scipy.signal import fftconvolve
-from tqdm import tqdm
 
 from perloc.bench.core.datasets import DatasetEntry, SynthRequest, register_dataset
+from perloc.bench.core.progress import progress_bar
 from perloc.datasets.dcase_csv import polar_to_unit
 from perloc.datasets.seld_labels import MIC_POSITIONS, wrap_azimuth
 from perloc.datasets.starss23 import (
@@ -618,7 +618,8 @@ def write_starss23_sim(out_root: Path | str, size: SimSize | str, seed: int = 0,
 
     def generate(tmp: Path) -> None:
         plans = plan_files(size, seed)
-        bar = tqdm(plans, desc=f"starss23-sim '{size.name}'", unit="file", disable=not progress)
+        bar = progress_bar(plans, desc=f"starss23-sim '{size.name}'", unit="file",
+                           enabled=progress)
         made = [write_file(tmp, plan) for plan in bar]
         marker = {"version": version, "generator_version": GENERATOR_VERSION, "seed": seed,
                   "size": asdict(size), "files": made}

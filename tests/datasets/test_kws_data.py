@@ -74,3 +74,14 @@ def test_without_augmentation_training_reads_cached_features(clips):
     index = np.sort(np.random.default_rng(0).choice(len(feats), 8, replace=False))
     np.testing.assert_array_equal(x.numpy(), feats[index])
     assert training.version != KwsTraining(clips).version
+
+
+def test_decoding_and_feature_caching_report_progress_in_logs(commands_smoke, tmp_path,
+                                                              monkeypatch, capsys):
+    from perloc.bench.core import progress
+
+    monkeypatch.setattr(progress, "INTERVAL", 0.001)  # every step is "long" here
+    KwsClips(SpeechCommands(commands_smoke), FeatureCache(tmp_path / "f.h5"),
+             progress=True).features("testing")
+    err = capsys.readouterr().err
+    assert "decoding testing clips: done, " in err and "MFCC features: done, " in err
