@@ -155,7 +155,25 @@ def test_bf16_autocast_trains_with_fp32_master_weights_and_maximize_keeps_the_be
 def test_bad_optimization_options_are_rejected():
     from perloc.methods.training import Optimization
 
-    for kwargs in ({"optimizer": "sgd"}, {"schedule": "linear"}, {"autocast": "fp16"},
+    for kwargs in ({"optimizer": "lamb"}, {"schedule": "linear"}, {"autocast": "fp16"},
                    {"schedule": "piecewise"}):
         with pytest.raises(ValueError):
             Optimization(**kwargs)
+
+
+def test_sgd_is_dip_s_recipe_momentum_and_coupled_l2():
+    """One SGD step from w = 1 with gradient 0: L2 1e-3 adds 1e-3 * w to the gradient, so
+    w <- 1 - lr * 1e-3 (momentum has no history yet) = 1 - 1e-4 at lr 0.1."""
+    import torch
+
+    from perloc.bench.core.protocols import FitContext
+    from perloc.methods.training import Optimization, make_optimizer
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.ones_(model.weight)
+    ctx = FitContext(checkpoint=None, seed=0, epochs=1, steps_per_epoch=1, batch_size=1, lr=0.1)
+    opt, _, _ = make_optimizer(model, ctx, Optimization(optimizer="sgd", weight_decay=1e-3))
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9
+    (model.weight * 0.0).sum().backward()
+    opt.step()
+    assert abs(float(model.weight) - (1 - 1e-4)) < 1e-7  # float32
