@@ -176,4 +176,4 @@ def test_sgd_is_dip_s_recipe_momentum_and_coupled_l2():
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9
     (model.weight * 0.0).sum().backward()
     opt.step()
-    assert abs(float(model.weight) - (1 - 1e-4)) < 1e-7  # float32
+    assert abs(float(model.weight.detach()) - (1 - 1e-4)) < 1e-7  # float32
