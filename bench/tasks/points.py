@@ -43,7 +43,7 @@ PROFILES = {
         "default", "scanobjectnn-sim default size (1,500 training / 450 test objects) at 256 "
         "points; Point-TnT-1 (h 1, d_Y 64) with 2 blocks, 64 anchors of 16 neighbours, d_f 256; "
         "the Baseline with 2 blocks, d_f 256; PointNet; DGCNN with k 16, d_f 256 only with -m "
-        "dgcnn (about 50 min a cell on one busy core); 20 epochs of 47 AdamW steps of 32 "
+        "dgcnn (about 1 h a cell on one core: seed 0 only on the board); 20 epochs of 47 AdamW steps of 32 "
         "(lr 1e-3, 2 warm-up epochs; paper: 500 epochs at 1024 points), the paper's "
         "augmentation and RSMix; seeds 0, 1, 2",
         grid={}, dataset={"size": "default", "n_points": 256}, batch_size=64, seeds=(0, 1, 2),
