@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 from perloc.bench.core.batch import Batch
 from perloc.bench.tasks.invariance import CHECKERS, Check
 from perloc.datasets.matching_data import Fragment, voxel_downsample
+from perloc.datasets.synth.threedmatch_sim import random_rotation
 
 TOLERANCE = 1e-4  # logits
 ANGLES = (15, 45, 90, 180)
@@ -62,12 +63,6 @@ def point_checks(method, dataset, frames: int, trials: int, seed: int) -> list[C
 CHECKERS["points"] = point_checks
 
 
-def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
-
 def _reordered(fragment: Fragment, raw: np.ndarray, order: np.ndarray, voxel: float
                ) -> Fragment:
     """The fragment preprocessed again from its raw cloud read in ``order`` (the keypoints:
@@ -88,7 +83,7 @@ def matching_checks(method, dataset, frames: int, trials: int, seed: int) -> lis
     checks = [Check(f"permute the {len(raw)} raw points ({trials} orders)", change,
                     "perm_invariant" in method.card.capabilities, TOLERANCE,
                     "descriptor entry")]
-    R, shift = _random_rotation(rng), np.array([1.0, 0.0, 0.0])
+    R, shift = random_rotation(rng), np.array([1.0, 0.0, 0.0])
     moved = Fragment(fragment.key + "-moved", fragment.scene, fragment.index,
                      fragment.cloud @ R.T + shift, fragment.keypoints @ R.T + shift)
     other = method.describe(moved)

@@ -57,7 +57,7 @@ from perloc.datasets.synth.staging import write_folder, write_marker
 from perloc.datasets.threedmatch import MARKER, TEST_SCENES, ThreeDMatch
 from perloc.datasets.threedmatch_train import TRAIN_MARKER, ThreeDMatchTrain
 
-__all__ = ["SIZES", "SimSize", "room_points", "write_threedmatch_sim"]
+__all__ = ["SIZES", "SimSize", "random_rotation", "room_points", "write_threedmatch_sim"]
 
 GENERATOR_VERSION = 1
 HALF_ANGLE, NEAR, FAR = np.deg2rad(30), 0.3, 4.5
@@ -208,7 +208,8 @@ def _cameras(points: np.ndarray, layout: dict, n: int, rng: np.random.Generator)
     return np.array(cams)
 
 
-def _rotation(rng: np.random.Generator) -> np.ndarray:
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniform random proper rotation (QR of a Gaussian matrix, signs fixed)."""
     q, r = np.linalg.qr(rng.standard_normal((3, 3)))
     q = q * np.sign(np.diag(r))
     return q if np.linalg.det(q) > 0 else -q
@@ -257,7 +258,7 @@ def _fragments(folder: Path, size: SimSize, rng: np.random.Generator, text: bool
         keep = np.sort(rng.choice(view, size.points, replace=False)) if len(view) > size.points \
             else view
         world = points[keep]
-        R, origin = _rotation(rng), world.mean(axis=0) + rng.uniform(-0.3, 0.3, 3)
+        R, origin = random_rotation(rng), world.mean(axis=0) + rng.uniform(-0.3, 0.3, 3)
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = R, origin
         write_ply(folder / f"cloud_bin_{k}.ply", (world - origin) @ R, text)
