@@ -8,11 +8,17 @@ autocast with fp32 master weights, and a validation score that is maximised. The
 is kept, and a checkpoint is written after every epoch so an interrupted run resumes where it
 stopped. Randomness is derived from (seed, epoch), so a resumed run draws the same batches as
 an uninterrupted one.
+
+Device: batches are made on the CPU by the method's ``make_batch`` and moved by the loop
+(:func:`perloc.bench.core.device.place`) to the cell's device. On CUDA they are made one step
+ahead on a background thread into pinned memory (the copy then overlaps the step); the model
+draws its own randomness from the CUDA generator there, so the thread's CPU draws keep their
+order and a run stays reproducible. The autocast precision is the method's own (its
+``Optimization``), else the cell's ``--amp``; fp16 adds a gradient scaler.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -21,7 +27,9 @@ import logging
 import math
 import os
 import pickle
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.bench.core.progress import progress_bar
 from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 
@@ -49,8 +58,9 @@ class Optimization:
       ``warmup-cosine`` (per step: peak * min(1, t / warmup_steps) * (1 + cos(pi t / T)) / 2,
       T = epochs * steps_per_epoch) or ``piecewise`` (per step: ``pieces`` = ((fraction of
       T, lr factor), ...), each factor held for its fraction of the steps).
-    * ``autocast``: ``bf16`` runs forward and loss under CPU bf16 autocast (weights and
-      optimizer state stay fp32); ``None`` trains in fp32.
+    * ``autocast``: ``bf16`` (or ``fp16``, with a gradient scaler) runs forward and loss
+      under autocast on the cell's device (weights and optimizer state stay fp32); ``None``
+      leaves the precision to the cell's ``--amp`` (fp32 by default).
     * ``maximize``: the validation ``score_key`` is better when higher (accuracy).
     * ``keep_last``: the final epoch's weights are kept whatever validation says (Paper VI:
       "no cherry picking"); validation then only draws the curve.
@@ -75,8 +85,8 @@ class Optimization:
             raise ValueError(f"optimizer must be adamw, adam or sgd, got {self.optimizer!r}")
         if self.schedule not in ("epoch-cosine", "warmup-cosine", "piecewise"):
             raise ValueError(f"unknown schedule {self.schedule!r}")
-        if self.autocast not in (None, "bf16"):
-            raise ValueError(f"autocast must be None or 'bf16', got {self.autocast!r}")
+        if self.autocast not in (None, "bf16", "fp16"):
+            raise ValueError(f"autocast must be None, 'bf16' or 'fp16', got {self.autocast!r}")
         if self.schedule == "piecewise" and not self.pieces:
             raise ValueError("a piecewise schedule needs pieces")
 
@@ -142,7 +152,8 @@ def stage_context(ctx: FitContext, option: str, prefix: str, version: int, key: 
     if own:
         ctx = dataclasses.replace(ctx, **{k: own[k] for k in RECIPE_KEYS if k in own})
     recipe = [getattr(ctx, k) for k in RECIPE_KEYS]
-    blob = json.dumps([TRAINING_VERSION, version, *key, ctx.seed, recipe], sort_keys=True)
+    blob = json.dumps([TRAINING_VERSION, version, *key, ctx.seed, recipe,
+                       *device.placement().key_parts()], sort_keys=True)
     name = f"{prefix}-{hashlib.sha1(blob.encode()).hexdigest()[:12]}.pt"
     return dataclasses.replace(ctx, checkpoint=Path(ctx.checkpoint).parent / name)
 
@@ -157,10 +168,14 @@ def weights_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def precision(opt: Optimization) -> str:
+    """The autocast precision of a training step: the method's own, else the cell's ``--amp``."""
+    return opt.autocast or device.placement().amp
+
+
 def autocast_context(opt: Optimization):
-    if opt.autocast == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """Autocast on the cell's device at :func:`precision` (fp32: no autocast)."""
+    return device.autocast(precision(opt))
 
 
 class ModelState:
@@ -199,7 +214,7 @@ def load_checkpoint(path: Path) -> dict | None:
     if not Path(path).exists():
         return None
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location=device.current(), weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
         logging.getLogger(__name__).warning("%s: unreadable checkpoint (%s); training again",
                                             path, str(exc).split(". ")[0])
@@ -218,15 +233,19 @@ def train(
     score_key: str,
     optimization: Optimization = Optimization(),
 ) -> TrainingState:
-    """Train ``model`` for ``ctx.epochs`` and leave the best validation weights loaded."""
+    """Train ``model`` (already on the cell's device) for ``ctx.epochs`` and leave the best
+    validation weights loaded. ``make_batch`` returns CPU tensors (or nested tuples / lists /
+    dicts of them); ``step_loss`` receives them on the cell's device."""
     optimizer, schedule, per = make_optimizer(model, ctx, optimization)
-    state = _resume(model, optimizer, schedule, ctx)
+    scaler = device.grad_scaler(precision(optimization))
+    state = _resume(model, optimizer, schedule, scaler, ctx)
     sign = -1.0 if optimization.maximize else 1.0
     while state.epoch < ctx.epochs and not state.complete:
         _run_epoch(model, optimizer, ctx, make_batch, step_loss, state,
-                   schedule if per == "step" else None, optimization)
+                   schedule if per == "step" else None, optimization, scaler)
         if per == "epoch":
-            schedule.step()
+            with device.unchecked():
+                schedule.step()
         scores = validate(model)
         for name, value in scores.items():
             state.history.setdefault(f"val_{name}", []).append(float(value))
@@ -237,7 +256,7 @@ def train(
             state.best_state = copy.deepcopy(model.state_dict())
         state.epoch += 1
         state.complete = state.epoch >= ctx.epochs
-        save_checkpoint(Path(ctx.checkpoint), _payload(model, optimizer, schedule, state))
+        save_checkpoint(Path(ctx.checkpoint), _payload(model, optimizer, schedule, scaler, state))
         if ctx.say:
             ctx.say(f"  epoch {state.epoch}/{ctx.epochs}: " +
                     ", ".join(f"val {k} {v:.3f}" for k, v in scores.items()))
@@ -247,45 +266,92 @@ def train(
     return state
 
 
-def _payload(model, optimizer, schedule, state: TrainingState) -> dict:
+def _payload(model, optimizer, schedule, scaler, state: TrainingState) -> dict:
     return {"version": CHECKPOINT_VERSION, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "epoch": state.epoch, "best_score": state.best_score, "best_state": state.best_state,
-            "history": state.history, "complete": state.complete}
+            "history": state.history, "complete": state.complete,
+            **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}
 
 
-def _resume(model, optimizer, schedule, ctx: FitContext) -> TrainingState:
+def _resume(model, optimizer, schedule, scaler, ctx: FitContext) -> TrainingState:
     payload = load_checkpoint(Path(ctx.checkpoint))
     if payload is None:
         return TrainingState()
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     schedule.load_state_dict(payload["schedule"])
+    if scaler.is_enabled() and "scaler" in payload:
+        scaler.load_state_dict(payload["scaler"])
     if ctx.say and not payload["complete"]:
         ctx.say(f"  resuming from {ctx.checkpoint} after epoch {payload['epoch']}")
     return TrainingState(payload["epoch"], payload["best_score"], payload["best_state"],
                          payload["history"], payload["complete"])
 
 
+def placed_batches(make_batch: Callable[[np.random.Generator], Any], rng: np.random.Generator,
+                   steps: int) -> Iterator[Any]:
+    """``steps`` batches of ``make_batch(rng)``, in order, on the cell's device. On CUDA a
+    background thread makes each batch while the previous step runs and pins it, so the
+    copy to the device does not block; elsewhere they are made in turn, in this thread."""
+    if device.placement().kind != "cuda":
+        for _ in range(steps):
+            yield device.place(make_batch(rng))
+        return
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for _ in range(steps):
+                item = device.pinned(make_batch(rng))
+                while not stop.is_set():
+                    try:
+                        ready.put(("batch", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001  (handed to the training thread)
+            ready.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="perloc-batches", daemon=True)
+    worker.start()
+    try:
+        for _ in range(steps):
+            kind, item = ready.get()
+            if kind == "error":
+                raise item
+            yield device.place(item)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
 def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state,
-               step_schedule=None, optimization: Optimization = Optimization()) -> None:
+               step_schedule=None, optimization: Optimization = Optimization(),
+               scaler=None) -> None:
     rng = np.random.default_rng([ctx.seed, 21, state.epoch])
     torch.manual_seed(ctx.seed * 100_003 + state.epoch)
+    scaler = scaler or device.grad_scaler("off")
     model.train()
-    losses = []
-    bar = progress_bar(range(ctx.steps_per_epoch), desc=f"epoch {state.epoch + 1}/{ctx.epochs}",
+    losses = []  # on the device: read back once per epoch (and every 20th step for the bar)
+    bar = progress_bar(placed_batches(make_batch, rng, ctx.steps_per_epoch),
+                       total=ctx.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{ctx.epochs}",
                        unit="step", enabled=ctx.progress, leave=False)
-    for _ in bar:
-        inputs, targets = make_batch(rng)
+    for inputs, targets in bar:
         with autocast_context(optimization):
             loss = step_loss(model, inputs, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step_schedule is not None:
-            step_schedule.step()
-        losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    state.history.setdefault("train_loss", []).append(float(np.mean(losses)))
+        with device.unchecked():
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if step_schedule is not None:
+                step_schedule.step()
+        losses.append(loss.detach().float())
+        if len(losses) % 20 == 1:
+            bar.set_postfix(loss=f"{float(losses[-1]):.3f}")
+    mean = float(np.mean([float(v) for v in losses])) if losses else float("nan")
+    state.history.setdefault("train_loss", []).append(mean)
     if ctx.log:
-        ctx.log("train_loss", float(np.mean(losses)), state.epoch + 1)
+        ctx.log("train_loss", mean, state.epoch + 1)

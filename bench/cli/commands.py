@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
@@ -88,6 +89,13 @@ class SweepOptions:
     rerun: bool = False
     cpus_per_cell: float = 1.0  # Ray: resources each cell's task declares
     gpus_per_cell: float = 0.0
+    device: str | None = None  # --device (None: $PERLOC_DEVICE, else auto)
+    amp: str | None = None  # --amp (None: $PERLOC_AMP, else off)
+
+    def placement(self) -> device.Placement:
+        """The checked device placement of the sweep's cells."""
+        gpus = self.gpus_per_cell if self.executor == "ray" else None
+        return device.resolve(self.device, self.amp, ray_gpus=gpus)
 
 
 def sweep_seeds(sweep: SweepOptions, spec: Profile) -> list[int]:
@@ -118,6 +126,7 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
         leaderboard.check_publishable(workspace.leaderboards, TASKS.get(task_name))
     executor = make_executor(sweep.executor, sweep.jobs, sweep.address, sweep.cpus_per_cell,
                              sweep.gpus_per_cell)
+    placement = sweep.placement()
     workspace.check_writable()
     mlflow_prepare.check_uri(workspace.tracking_uri)
     if hasattr(executor, "start"):
@@ -126,8 +135,9 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     seeds = sweep_seeds(sweep, spec)
     cells = plan(task_name, names, profile=profile, seeds=seeds, where=where or {},
                  split=sweep.split, overrides=overrides, data_root=data_root,
-                 workspace=workspace, progress=progress)
-    say(f"{task_name}/{profile}: {len(cells)} cells planned, datasets ready in "
+                 workspace=workspace, progress=progress, placement=placement)
+    say(f"{task_name}/{profile}: {len(cells)} cells planned on {placement.device}"
+        f"{'' if placement.amp == 'off' else ', ' + placement.amp}, datasets ready in "
         f"{time.perf_counter() - start:.1f} s")
     mlflow_prepare.prepare(workspace.tracking_uri, workspace.runs, say=say)  # after the checks,
     # before any cell: the store is whole (rebuilt from the records if need be)

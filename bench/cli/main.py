@@ -15,10 +15,11 @@ from perloc.bench.cli.console import progress_bars as _progress
 from perloc.bench.cli.console import say as _say
 from perloc.bench.cli.data import data_group
 from perloc.bench.cli.external import export_cmd, score_cmd
-from perloc.bench.cli.options import EXTRA_ARGS, check_output_file
+from perloc.bench.cli.options import EXTRA_ARGS, check_output_file, device_options
 from perloc.bench.cli.options import task_names as _tasks
 from perloc.bench.cli.options import where_from as _where
 from perloc.bench.cli.status import sweep_summary
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import COMMANDS, METHODS, PERF, TASKS
 from perloc.bench.run.ranges import parse_seeds
@@ -94,14 +95,15 @@ def methods_cmd(task_name: str | None) -> None:
 @click.option("--cpus-per-cell", default=1.0, show_default=True, type=click.FloatRange(0.01),
               help="Ray: CPUs each cell declares (its torch threads).")
 @click.option("--gpus-per-cell", default=0.0, show_default=True, type=click.FloatRange(0),
-              help="Ray: GPUs each cell declares.")
+              help="Ray: GPUs each cell declares (1: a GPU of its own, used as --device cuda).")
+@device_options
 @click.option("--rerun", is_flag=True, help="Recompute cells that already have a record.")
 @click.option("--publish", is_flag=True, help="Update leaderboards/<task>.json and .md.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as JSON on stdout.")
 @click.pass_context
 def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, params,
-            data_root, executor, jobs, address, cpus_per_cell, gpus_per_cell, rerun, publish,
-            as_json):
+            data_root, executor, jobs, address, cpus_per_cell, gpus_per_cell, device_spec, amp,
+            rerun, publish, as_json):
     """Evaluate methods on TASK as a sweep of cells; records go to results/runs and MLflow.
 
     Cells already finished are reused (--rerun recomputes them); failed cells are retried.
@@ -112,7 +114,8 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
     explicit = parse_seeds(seeds) if seeds else (None if seed is None else (seed,))
     options = SweepOptions(seeds=explicit, split=split,
                            executor=executor, jobs=jobs, address=address, rerun=rerun,
-                           cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
+                           cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
+                           device=device_spec, amp=amp)
     outcome = run_methods(task_name, methods, profile=profile,
                           where=_where(task_name, conditions, ctx.args),
                           overrides=params, data_root=data_root, publish=publish,
@@ -162,10 +165,11 @@ def sync_cmd(task_name):
               help="Condition selection COND=LO:HI or COND=a,b; task shortcut flags too.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG here.")
+@device_options
 @click.option("--json", "as_json", is_flag=True, help="Print records and rows as JSON.")
 @click.pass_context
 def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, data_root, plot,
-                as_json):
+                device_spec, amp, as_json):
     """Compare two methods per condition cell (runs them, or reuses stored records)."""
     from perloc.bench.cli.commands import compare_methods, infer_task
     from perloc.bench.report.compare import (
@@ -178,9 +182,10 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
     task = TASKS.get(task_name) if task_name else infer_task(method_a, method_b)
     if plot is not None:
         check_output_file("--plot", plot, ".png")
-    a, b = compare_methods(task.name, method_a, method_b, profile=profile, seed=seed,
-                           where=_where(task.name, conditions, ctx.args), data_root=data_root,
-                           progress=_progress(), say=_say)
+    where = _where(task.name, conditions, ctx.args)
+    with device.using(device.resolve(device_spec, amp)):
+        a, b = compare_methods(task.name, method_a, method_b, profile=profile, seed=seed,
+                               where=where, data_root=data_root, progress=_progress(), say=_say)
     if plot is not None:
         plot_comparison(task, [a, b], plot)
         _say(f"plot: {plot}")
@@ -201,13 +206,16 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
-def train_cmd(task_name, methods, profile, seed, params, data_root):
+@device_options
+def train_cmd(task_name, methods, profile, seed, params, data_root, device_spec, amp):
     """Train (or resume training of) learned methods; checkpoints go to results/checkpoints."""
     from perloc.bench.cli.commands import train_methods
 
-    for name, path in train_methods(task_name, methods, profile=profile, seed=seed,
-                                    overrides=params, data_root=data_root,
-                                    progress=_progress(), say=_say):
+    with device.using(device.resolve(device_spec, amp)):
+        trained = train_methods(task_name, methods, profile=profile, seed=seed,
+                                overrides=params, data_root=data_root,
+                                progress=_progress(), say=_say)
+    for name, path in trained:
         click.echo(f"{name}: {path}")
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import click
+
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import TASKS
 from perloc.bench.run.ranges import parse_where
@@ -64,3 +66,15 @@ def check_output_file(flag: str, path: Path, suffix: str) -> None:
         raise UserError(f"{flag}: {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK):
         raise UserError(f"{flag}: {path}: {probe} is not writable")
+
+
+def device_options(command):
+    """``--device`` and ``--amp``: where the command's cells run (see ``bench.core.device``)."""
+    command = click.option(
+        "--amp", default=None, metavar="off|bf16|fp16",
+        help="Autocast precision of training steps (default $PERLOC_AMP, else off); fp16 "
+             "adds a gradient scaler. A method's own precision parameter wins.")(command)
+    return click.option(
+        "--device", "device_spec", default=None, metavar="auto|cpu|cuda[:N]",
+        help="Where models and batches live (default $PERLOC_DEVICE, else auto: a GPU when "
+             "one is visible). Records and boards say which device ran each cell.")(command)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
@@ -72,6 +73,7 @@ class Cell:
     data_root: Path | None = None  # absolute; None: the stand-in
     key: str = ""  # the run key, computed once here (see ``evaluate.run_key``)
     data_version: str = ""  # the dataset version the key was computed from
+    placement: device.Placement = device.CPU  # the device and precision it runs on
 
     @property
     def where_dict(self) -> dict[str, tuple]:
@@ -136,9 +138,11 @@ def chunks(task_name: str, profile: str, where: dict, split: tuple[str, ...]) ->
 
 def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], where: dict,
          split: tuple[str, ...], overrides: dict, data_root: Path | None, workspace: Workspace,
-         progress: bool = False) -> list[Cell]:
-    """Every cell of the sweep with its key. On the way, everything the cells will read is
-    built and checked: parameters (by value), methods (checkpoints loaded), every test
+         progress: bool = False, placement: device.Placement = device.CPU
+         ) -> list[Cell]:
+    """Every cell of the sweep with its key, to run under ``placement``. On the way,
+    everything the cells will read is built and checked (on the CPU: the driver of a Ray
+    sweep may have no GPU): parameters (by value), methods (checkpoints loaded), every test
     dataset and, for learned methods, the training data of every seed. Bad input fails here,
     before any cell runs or anything is written."""
     task = TASKS.get(task_name)
@@ -158,9 +162,10 @@ def plan(task_name: str, methods: list[str], *, profile: str, seeds: list[int], 
                 training_data(task, spec, seed, root, workspace, progress, chunk)
             dataset = cell_dataset(task_name, profile, seed, chunk, root, workspace, progress)
             for method in methods:
-                key = expected_key(task, method, profile, seed, chunk, dataset.version, overrides)
+                key = expected_key(task, method, profile, seed, chunk, dataset.version, overrides,
+                                   placement)
                 cells.append(Cell(task_name, method, profile, seed, _frozen(chunk),
-                                  _frozen(overrides), root, key, dataset.version))
+                                  _frozen(overrides), root, key, dataset.version, placement))
     return cells
 
 
@@ -211,10 +216,11 @@ def run_cell(cell: Cell) -> RunRecord | CellInputError:
         if dataset.version != cell.data_version:  # data changed since the plan: key unsound
             return failed_record(cell, f"dataset version {dataset.version} differs from the "
                                        f"planned {cell.data_version}")
-        return evaluate(cell.task, cell.method, cell.profile, cell.seed, cell.where_dict,
-                        data_root=cell.data_root, overrides=cell.overrides_dict,
-                        workspace=workspace, dataset=dataset, key=cell.key, say=_SAY[0],
-                        progress=_SAY[1])
+        with device.using(device.for_worker(cell.placement)):
+            return evaluate(cell.task, cell.method, cell.profile, cell.seed, cell.where_dict,
+                            data_root=cell.data_root, overrides=cell.overrides_dict,
+                            workspace=workspace, dataset=dataset, key=cell.key, say=_SAY[0],
+                            progress=_SAY[1])
     except UserError as exc:
         return CellInputError(str(exc))
     except Exception as exc:  # noqa: BLE001  (any cell failure is recorded, the sweep goes on)

@@ -7,16 +7,14 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
-import platform
 import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.progress import progress_bar
 from perloc.bench.core.record import RunRecord
@@ -50,13 +48,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def device_info() -> dict[str, Any]:
-    import torch
-
-    return {"kind": "cpu", "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(), "machine": platform.machine()}
-
-
 def prepare_dataset(task: TaskSpec, profile: str, seed: int, where: dict, *,
                     data_root: Path | None, workspace: Workspace, progress: bool = False):
     """The task's dataset for this profile and selection (stand-in generated when needed)."""
@@ -69,7 +60,8 @@ def prepare_dataset(task: TaskSpec, profile: str, seed: int, where: dict, *,
 def run_key(task: str, method: str, params: dict, profile: str, seed: int, where: dict,
             dataset_version: str, recipe: dict, *extra) -> str:
     """A record's identity: everything its scores depend on (``extra``: e.g. the digest of an
-    external predictions file). Computed once, when a cell is planned."""
+    external predictions file, or the device kind and precision of a cell not run on the CPU
+    in fp32). Computed once, when a cell is planned."""
     blob = json.dumps([task, method, params, profile, seed, where, dataset_version, recipe,
                        SCORING_VERSION, *extra],
                       sort_keys=True, default=str)
@@ -81,13 +73,17 @@ def _recipe(cls, spec: Profile) -> dict:
 
 
 def expected_key(task: TaskSpec, method: str, profile: str, seed: int, where: dict,
-                 dataset_version: str, overrides: dict | None = None) -> str:
-    """The record key a run would get, so a stored record can be reused without running."""
+                 dataset_version: str, overrides: dict | None = None,
+                 placement: device.Placement | None = None) -> str:
+    """The record key a run would get under ``placement`` (default: the current one), so a
+    stored record can be reused without running."""
     cls = METHODS.get(method)
     spec = task.profile(profile)
     params = resolve_params(cls, spec, overrides)
+    parts = (placement or device.placement()).key_parts() if cls.card.kind != "external" else ()
     return run_key(task.name, cls.card.name, dataclasses.asdict(params), profile, seed,
-                   {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec))
+                   {k: list(v) for k, v in where.items()}, dataset_version, _recipe(cls, spec),
+                   *parts)
 
 
 def _failed_rows(predicted) -> np.ndarray:
@@ -114,7 +110,8 @@ def _score_batches(method, dataset, task: TaskSpec, batch_size: int, collectors:
             if len(batch) == 0:
                 continue
         start = time.perf_counter()
-        pred = method.predict(batch)
+        with device.checked():
+            pred = method.predict(batch)
         seconds += time.perf_counter() - start
         stats.update(pred, batch, _failed_rows(pred[task.target]))
         for collector in collectors:
@@ -156,7 +153,7 @@ def score_model(model, task: TaskSpec, profile: str, seed: int, where: dict, *, 
         task=task.name, method=model.card.name, profile=profile, seed=seed,
         dataset=dataset.describe(), params=params, overrides=dict(overrides or {}),
         where={k: list(v) for k, v in where.items()}, git_sha=git_sha(),
-        packages=package_versions(), device=device_info(),
+        packages=package_versions(), device=device.describe(),
         created_at=dt.datetime.now(dt.UTC).isoformat(),
         origin="external" if model.card.kind == "external" else "harness",
     )
@@ -174,8 +171,9 @@ def evaluate(task: TaskSpec | str, method: str, profile: str = "default", seed: 
              overrides: dict | None = None, workspace: Workspace | None = None,
              dataset=None, key: str | None = None, progress: bool = False,
              say=None) -> RunRecord:
-    """Run ``method`` on the test split of ``task`` and score it overall and per slice;
-    ``key`` is the planned run key (computed here when the caller has none)."""
+    """Run ``method`` on the test split of ``task`` and score it overall and per slice, on the
+    current device placement (:func:`perloc.bench.core.device.using`); ``key`` is the planned
+    run key (computed here when the caller has none)."""
     task = TASKS.get(task) if isinstance(task, str) else task
     workspace = workspace or Workspace.from_env()
     where = dict(where or {})

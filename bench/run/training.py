@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import RECIPE_KEYS, FitContext
 from perloc.bench.core.registry import METHODS
@@ -83,9 +84,12 @@ def recipe_for(profile: Profile, method: str) -> dict:
 
 def checkpoint_path(workspace: Workspace, task: str, method: str, params: dict, data_version: str,
                     profile: Profile, seed: int, teachers: tuple[str, ...] = ()) -> Path:
+    """Where the checkpoint of (method, params, data, profile, seed, teachers) lives; a cell
+    on another device kind or precision than the CPU in fp32 trains its own."""
     recipe = recipe_for(profile, method)
+    placed = list(device.placement().key_parts())
     blob = json.dumps([TRAINING_VERSION, task, method, params, data_version, profile.name, seed,
-                       recipe, *([list(teachers)] if teachers else [])],
+                       recipe, *([list(teachers)] if teachers else []), *placed],
                       sort_keys=True, default=str)
     key = hashlib.sha1(blob.encode()).hexdigest()[:12]
     return workspace.checkpoints / task / f"{method}-{profile.name}-s{seed}-{key}.pt"
@@ -123,7 +127,8 @@ def ensure_fitted(method, task: TaskSpec, profile: Profile, seed: int, params: d
     ctx = FitContext(checkpoint=path, seed=seed, progress=progress, say=say,
                      options={k: v for k, v in recipe.items() if k not in RECIPE_KEYS},
                      **{k: recipe[k] for k in RECIPE_KEYS})
-    history = method.fit(training, ctx)
+    with device.checked():
+        history = method.fit(training, ctx)
     seconds = 0.0 if cached and cached["complete"] else time.perf_counter() - start
     return seconds, history, path
 

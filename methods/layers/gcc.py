@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from perloc.bench.core import device
+
 WEIGHTINGS = ("phat", "scot", "roth", "cc")
 CHUNK_BYTES = 4 * 2**20
 
@@ -66,20 +68,24 @@ class GCCParams:
         return n
 
 
-def all_pairs(m: int) -> Tensor:
-    """All unordered pairs i < j, shape ``[M(M-1)/2, 2]``, in row-major order."""
-    return torch.triu_indices(m, m, offset=1).T.contiguous()
+def all_pairs(m: int, where=None) -> Tensor:
+    """All unordered pairs i < j, shape ``[M(M-1)/2, 2]``, in row-major order, on ``where``
+    (default: the cell's device)."""
+    return torch.triu_indices(m, m, offset=1, device=where or device.current()).T.contiguous()
 
 
-def ordered_pairs(m: int) -> Tensor:
-    """All ordered pairs i != j, shape ``[M(M-1), 2]``, in row-major order."""
-    ii, jj = torch.meshgrid(torch.arange(m), torch.arange(m), indexing="ij")
+def ordered_pairs(m: int, where=None) -> Tensor:
+    """All ordered pairs i != j, shape ``[M(M-1), 2]``, in row-major order, on ``where``
+    (default: the cell's device)."""
+    index = torch.arange(m, device=where or device.current())
+    ii, jj = torch.meshgrid(index, index, indexing="ij")
     keep = ii != jj
     return torch.stack([ii[keep], jj[keep]], dim=1)
 
 
 def _as_tensor(signals) -> Tensor:
-    x = torch.as_tensor(np.asarray(signals) if not torch.is_tensor(signals) else signals)
+    """A tensor stays where it is; array data goes to the cell's device."""
+    x = signals if torch.is_tensor(signals) else device.tensor(np.asarray(signals))
     if x.ndim != 3:
         raise ValueError(f"signals must have shape [B, M, N], got {tuple(x.shape)}")
     return x.to(torch.float32)
@@ -125,14 +131,15 @@ class _PairBlock:
     """Buffers and a per-block schedule: weighted cross-spectra of a frame block are written
     group by group into ``cross`` (at most ``capacity`` rows), then one irfft + crop per flush."""
 
-    def __init__(self, groups, params: GCCParams, n: int, rows: int, frames: int):
+    def __init__(self, groups, params: GCCParams, n: int, rows: int, frames: int, where):
         widest = frames * max(p1 - p0 for _, p0, p1, _ in groups)  # rows of the largest group
         self.groups, self.n, self.tau = groups, n, params.max_tau
         self.capacity = max(rows, widest)
-        self.eps = torch.tensor(params.eps, dtype=torch.float32)
-        self.cross = torch.empty(self.capacity, n // 2 + 1, dtype=torch.complex64)
+        self.eps = torch.tensor(params.eps, dtype=torch.float32, device=where)
+        self.cross = torch.empty(self.capacity, n // 2 + 1, dtype=torch.complex64, device=where)
         weighted = params.weighting in ("phat", "scot")
-        self.denom = torch.empty(widest, 2 * (n // 2 + 1)) if weighted else None
+        self.denom = (torch.empty(widest, 2 * (n // 2 + 1), device=where) if weighted
+                      else None)
         self.schedules: dict[int, list] = {}
 
     def _schedule(self, k: int) -> list:
@@ -198,8 +205,10 @@ def _canonical(pairs: Tensor, weighting: str) -> tuple[Tensor, Tensor, Tensor]:
     return uniq, inverse, flip
 
 
-def _check_pairs(pairs, m: int) -> Tensor:
-    pairs = all_pairs(m) if pairs is None else torch.as_tensor(np.asarray(pairs), dtype=torch.long)
+def _check_pairs(pairs, m: int, where) -> Tensor:
+    """``pairs`` (default: all) as a long tensor on ``where``, the signals' device."""
+    pairs = (all_pairs(m, where) if pairs is None
+             else torch.as_tensor(pairs, dtype=torch.long, device=where))
     if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
         raise ValueError(f"pairs must have shape [P, 2] with P >= 1, got {tuple(pairs.shape)}")
     if pairs.min() < 0 or pairs.max() >= m or bool((pairs[:, 0] == pairs[:, 1]).any()):
@@ -215,7 +224,7 @@ def gcc(signals, pairs=None, params: GCCParams = GCCParams()) -> Tensor:
     """
     x = _as_tensor(signals)
     b, m, n_samples = x.shape
-    pairs = _check_pairs(pairs, m)
+    pairs = _check_pairs(pairs, m, x.device)
     n = params.fft_len(n_samples)
     if x.requires_grad and torch.is_grad_enabled():
         return _gcc_autograd(x, pairs, params, n)
@@ -223,8 +232,8 @@ def gcc(signals, pairs=None, params: GCCParams = GCCParams()) -> Tensor:
     n_pairs = len(uniq)
     rows = max(1, CHUNK_BYTES // (8 * (n // 2 + 1)))  # cross-spectrum rows per chunk
     frames = max(1, min(b, rows // max(n_pairs, m)))  # per-channel terms fit the budget too
-    block = _PairBlock(_groups(uniq), params, n, rows, frames)
-    out = torch.empty(b, n_pairs, 2 * params.max_tau + 1, dtype=torch.float32)
+    block = _PairBlock(_groups(uniq), params, n, rows, frames, x.device)
+    out = torch.empty(b, n_pairs, 2 * params.max_tau + 1, dtype=torch.float32, device=x.device)
     for f0 in range(0, b, frames):
         block.run(_channel_terms(x[f0 : f0 + frames], params, n), out[f0 : f0 + frames])
     out = out[:, inverse]
@@ -235,7 +244,7 @@ def gcc(signals, pairs=None, params: GCCParams = GCCParams()) -> Tensor:
 
 def estimate_tdoa(corr: Tensor) -> Tensor:
     """Integer TDOA ``[B, P]`` (samples) from cropped correlations ``[B, P, 2 max_tau + 1]``."""
-    corr = torch.as_tensor(corr)
+    corr = corr if torch.is_tensor(corr) else device.tensor(corr)
     return corr.argmax(dim=-1) - (corr.shape[-1] - 1) // 2
 
 
@@ -244,5 +253,5 @@ def estimate_all_pairs(
 ) -> tuple[Tensor, Tensor]:
     """TDOA for all pairs of ``signals [B, M, N]``: ``(tau [B, P] long, pairs [P, 2])``."""
     x = _as_tensor(signals)
-    pairs = ordered_pairs(x.shape[1]) if ordered else all_pairs(x.shape[1])
+    pairs = (ordered_pairs if ordered else all_pairs)(x.shape[1], x.device)
     return estimate_tdoa(gcc(x, pairs, params)), pairs

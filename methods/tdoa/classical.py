@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.registry import METHODS
@@ -49,7 +50,7 @@ class GccTdoa:
     def predict(self, batch: Batch) -> Batch:
         with torch.inference_mode():
             tau, _ = estimate_all_pairs(batch["signals"], self.gcc_params)
-        return Batch({"tau": np.asarray(tau[:, 0].numpy(), dtype=np.int64)}, dict(batch.meta))
+        return Batch({"tau": device.host(tau[:, 0]).astype(np.int64)}, dict(batch.meta))
 
 
 _VARIANTS = (

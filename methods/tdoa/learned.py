@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -28,7 +29,7 @@ class LearnedTdoa(ModelState):
 
     def __init__(self, params) -> None:
         self.params = params
-        self.model = self.build(params)
+        self.model = device.build(lambda: self.build(params))
         self.model.eval()
 
     @staticmethod
@@ -51,13 +52,13 @@ class LearnedTdoa(ModelState):
     def delays(self, signals) -> np.ndarray:
         """Integer delay estimates for windows (B, 2, N), in eval mode, chunk by chunk."""
         self.model.eval()
-        x = torch.as_tensor(np.asarray(signals), dtype=torch.float32)
+        x = device.tensor(np.asarray(signals), dtype=torch.float32)
         out = []
         with torch.inference_mode():
             for start in range(0, len(x), PREDICT_CHUNK):
                 chunk = x[start:start + PREDICT_CHUNK]
                 out.append(self.model.predict_delay(self.model(chunk[:, 0], chunk[:, 1])))
-        return torch.cat(out).numpy().astype(np.int64)
+        return device.host(torch.cat(out)).astype(np.int64)
 
     def predict(self, batch: Batch) -> Batch:
         return Batch({"tau": self.delays(batch["signals"])}, dict(batch.meta))
@@ -82,7 +83,7 @@ class LearnedTdoa(ModelState):
 
         def make_batch(rng):
             x, tau = training.batch(ctx.batch_size, rng)
-            return torch.as_tensor(x), torch.as_tensor(tau, dtype=torch.float32)
+            return device.host_tensor(x), device.host_tensor(tau, dtype=torch.float32)
 
         state = train(self.model, ctx, make_batch, self.loss, lambda _: self.validate(training),
                       score_key="mae_cm")

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import METHODS
@@ -182,7 +183,8 @@ class NGCCPHAT(nn.Module):
         slower on CPU. ``pairs`` defaults to all M(M-1) ordered pairs.
         """
         b, m, n = signals.shape
-        pairs = ordered_pairs(m) if pairs is None else torch.as_tensor(pairs, dtype=torch.long)
+        pairs = (ordered_pairs(m, signals.device) if pairs is None
+                 else torch.as_tensor(pairs, dtype=torch.long, device=signals.device))
         flat = signals.reshape(b * m, n)
         feats = torch.cat([self.backbone(flat[s : s + chunk]) for s in range(0, b * m, chunk)])
         c = feats.shape[1]
@@ -192,7 +194,7 @@ class NGCCPHAT(nn.Module):
 
     def pair_logits(self, signals: Tensor, pairs=None) -> Tensor:
         """Logits ``[B, P, lags]`` (or ``[B, P, 1]``) for ``pairs`` (default all unordered)."""
-        pairs = all_pairs(signals.shape[1]) if pairs is None else pairs
+        pairs = all_pairs(signals.shape[1], signals.device) if pairs is None else pairs
         corr = self.features(signals, pairs)
         b, n_pairs = corr.shape[:2]
         flat = corr.reshape(b * n_pairs, *corr.shape[2:])
@@ -247,11 +249,11 @@ def load_reference(path: str | Path, params: NgccParams = NgccParams()) -> NGCCP
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"NGCC-PHAT checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location=device.current(), weights_only=True)
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise ValueError(f"{path}: expected a state_dict of tensors, got {type(state).__name__}")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    model = NGCCPHAT(params)
+    model = device.build(lambda: NGCCPHAT(params))
     try:
         check_state_dict(model, state)
     except ValueError as err:

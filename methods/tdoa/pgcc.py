@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.registry import METHODS
 from perloc.methods.layers.gcc import GCCParams
@@ -32,8 +33,8 @@ DEFAULT_BETAS = tuple(round(0.1 * k, 1) for k in range(11))
 
 
 def _as_pair_signal(x: Tensor, name: str) -> Tensor:
-    """``[B, N]`` or ``[B, 1, N]`` -> float32 ``[B, N]``."""
-    x = torch.as_tensor(x)
+    """``[B, N]`` or ``[B, 1, N]`` -> float32 ``[B, N]`` (array data: on the cell's device)."""
+    x = x if torch.is_tensor(x) else device.tensor(x)
     if x.ndim == 3 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 2:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
+from perloc.bench.core.device import SLOT_ENV
 from perloc.bench.run.executors import CellFailure
 
 PRELOAD = ["perloc.bench.run.cells"]
@@ -55,11 +56,12 @@ def harness_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
 
 
-def _worker_main(conn, threads: int, env: dict[str, str]) -> None:
+def _worker_main(conn, threads: int, env: dict[str, str], slot: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for key in [k for k in os.environ if k.startswith(ENV_PREFIXES)]:
         del os.environ[key]
     os.environ.update(env)
+    os.environ[SLOT_ENV] = str(slot)  # which GPU a "cuda" cell takes (device.for_worker)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -76,10 +78,11 @@ def _worker_main(conn, threads: int, env: dict[str, str]) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, threads: int) -> None:
+    def __init__(self, ctx, threads: int, slot: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, harness_env()),
-                                   daemon=True)
+        self.slot = slot
+        self.process = ctx.Process(target=_worker_main,
+                                   args=(child, threads, harness_env(), slot), daemon=True)
         self.process.start()
         child.close()
         self.cell: Any = None
@@ -116,7 +119,7 @@ class ProcessPool:
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
         queue = list(cells)
-        workers = [_Worker(ctx, self.threads) for _ in range(min(self.jobs, len(cells)))]
+        workers = [_Worker(ctx, self.threads, i) for i in range(min(self.jobs, len(cells)))]
         try:
             for worker in workers:
                 worker.give(work, _next_cell(queue, worker, workers))
@@ -141,7 +144,7 @@ class ProcessPool:
                 continue
             cell, worker.cell = worker.cell, None
             if not worker.process.is_alive():
-                workers[workers.index(worker)] = worker = _Worker(ctx, self.threads)
+                workers[workers.index(worker)] = worker = _Worker(ctx, self.threads, worker.slot)
             worker.last = getattr(cell, "affinity", None)
             if queue and not self.stopping:
                 worker.give(work, _next_cell(queue, worker, workers))
