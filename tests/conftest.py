@@ -39,6 +39,8 @@ def workspace(request, tmp_path, session_cache, monkeypatch) -> Path:
     monkeypatch.setenv("PERLOC_LEADERBOARDS", str(tmp_path / "leaderboards"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("PERLOC_DATA", raising=False)
+    for variable in ("PERLOC_DEVICE", "PERLOC_AMP", "PERLOC_DEVICE_CHECK", "PERLOC_WORKER_SLOT"):
+        monkeypatch.delenv(variable, raising=False)  # cells run where a test says
     for variable in ("PERLOC_IMPORTS", "PERLOC_IMPORT_PATH"):  # references add to these
         monkeypatch.setenv(variable, "")
     os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -17,6 +17,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord, legacy_extras
 from perloc.bench.core.task import TaskSpec
@@ -28,8 +29,12 @@ from perloc.bench.store.workspace import nearest_existing
 BOARD_VERSION = 2
 
 
-def section_key(profile: str, provenance: str, condition: str = "") -> str:
-    return f"{profile}/{provenance}" + (f"/{condition}" if condition else "")
+def section_key(profile: str, provenance: str, condition: str = "", where: str = "cpu") -> str:
+    """A section: one profile, provenance, training condition and device (``where``: a
+    :func:`perloc.bench.core.device.label`), so numbers from different devices or
+    precisions are never ranked as one. CPU fp32 sections keep their old keys."""
+    return (f"{profile}/{provenance}" + (f"/{condition}" if condition else "")
+            + ("" if where == "cpu" else f" @ {where}"))
 
 
 def training_condition(record: RunRecord, task: TaskSpec) -> str:
@@ -161,14 +166,16 @@ def update_board(board: dict[str, Any], task: TaskSpec, records: list[RunRecord]
     sections = dict(board.get("sections", {}))
     for record in records:
         condition = training_condition(record, task)
-        key = section_key(record.profile, record.dataset["provenance"]["kind"], condition)
+        where = device.label(record.device)
+        key = section_key(record.profile, record.dataset["provenance"]["kind"], condition, where)
         section = sections.get(key)
         if (section is None or not _same_data(section["dataset"], record.dataset)
                 or section.get("scoring_version") != SCORING_VERSION):
             section = {"profile": record.profile, "provenance": record.dataset["provenance"]["kind"],
                        "dataset": portable_dataset(record.dataset), "entries": [],
                        "scoring_version": SCORING_VERSION,
-                       **({"condition": condition} if condition else {})}
+                       **({"condition": condition} if condition else {}),
+                       **({"device": where} if where != "cpu" else {})}
         entries = [e for e in section["entries"] if _identity(e) != _identity(vars(record))]
         section = dict(section, entries=[*entries, _entry(record, task)],
                        resampling_unit=record.resampling_unit, interval=task.interval,
@@ -361,9 +368,11 @@ def section_notes(board: dict, section: dict, rows: list[Row]) -> list[str]:
 
 
 def section_heading(section: dict[str, Any]) -> str:
-    """``default profile, synthetic data`` (and ``: condition`` for a training condition)."""
+    """``default profile, synthetic data`` (and ``: condition`` for a training condition,
+    ``, on DEVICE`` for a section not run on the CPU in fp32)."""
     heading = f"{section['profile']} profile, {section['provenance']} data"
-    return heading + (f": {section['condition']}" if section.get("condition") else "")
+    heading += f": {section['condition']}" if section.get("condition") else ""
+    return heading + (f", on {section['device']}" if section.get("device") else "")
 
 
 def section_intro(board: dict[str, Any], section: dict[str, Any]) -> list[str]:

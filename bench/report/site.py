@@ -165,7 +165,9 @@ class _TaskPage:
                  f'<p><span class="badge">profile: {esc(section["profile"])}</span>'
                  f'<span class="badge">provenance: {esc(section["provenance"])}</span>'
                  + (f'<span class="badge">{esc(section["condition"])}</span>'
-                    if section.get("condition") else "") + "</p>"]
+                    if section.get("condition") else "")
+                 + f'<span class="badge">device: {esc(section.get("device", "cpu"))}</span>'
+                 + "</p>"]
         parts += [markdown_html(text, self.figure) for text in lb.section_intro(self.board,
                                                                                  section)]
         parts.append(self.ranking(key, rows))

@@ -43,3 +43,25 @@ def test_a_section_published_before_base_versions_keeps_its_rows():
                                        _record("ngcc-phat", 1, 4.5, "v1")])
     methods = sorted((e["method"], e["seed"]) for e in board["sections"][key]["entries"])
     assert methods == [("gcc-phat", 0), ("ngcc-phat", 0), ("ngcc-phat", 1)]
+
+
+def test_records_from_different_devices_are_never_ranked_as_one():
+    """A GPU record (or a bf16 one) of the same cell goes to a section of its own, headed by
+    the device; the CPU fp32 section keeps the key it always had."""
+    from perloc.bench.report.leaderboard import section_heading
+
+    task = TASKS.get("tdoa")
+    cpu = _record("gcc-phat", 0, 5.0, "v1")
+    gpu = _record("ngcc-phat", 0, 4.0, "v1")
+    gpu.device = {"kind": "cuda", "name": "NVIDIA H100 80GB HBM3", "memory_gib": 79.1}
+    half = _record("ngcc-phat", 0, 4.1, "v1")
+    half.device = {"kind": "cpu", "amp": "bf16"}
+    board = update_board({}, task, [cpu, gpu, half])
+    sections = board["sections"]
+    assert sorted(sections) == ["default/synthetic", "default/synthetic @ cpu, bf16",
+                                "default/synthetic @ cuda NVIDIA H100 80GB HBM3, 79.1 GiB"]
+    assert [[e["method"] for e in s["entries"]] for s in sections.values()] == [
+        ["gcc-phat"], ["ngcc-phat"], ["ngcc-phat"]]
+    gpu_section = sections["default/synthetic @ cuda NVIDIA H100 80GB HBM3, 79.1 GiB"]
+    assert section_heading(gpu_section).endswith(", on cuda NVIDIA H100 80GB HBM3, 79.1 GiB")
+    assert "device" not in sections["default/synthetic"]
