@@ -25,6 +25,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
 from perloc.datasets.dcase_csv import DcaseEvents
@@ -177,13 +178,19 @@ def synthetic_split(files: int = 12, frames: int = 600, seed: int = 0
 
 # --- measurements ----------------------------------------------------------------------------
 
+def _synchronized(result):
+    """``result`` once the device has finished computing it (asynchronous CUDA work)."""
+    device.synchronize()
+    return result
+
+
 def _feature_rows(seconds: float, batch: int, repeats: int, threads: list[int]) -> list[dict]:
     n = int(round(seconds * FS))
-    audio = torch.from_numpy(
+    audio = device.tensor(
         (0.1 * np.random.default_rng(0).standard_normal((batch, 4, n))).astype(np.float32))
     params = FeatureParams()
     functions = {name: FEATURE_SETS[name] for name in BENCHED}
-    module = NgccLogMel(params)
+    module = device.build(lambda: NgccLogMel(params))
     functions["ngcc-log-mel"] = lambda x, p: module(x)
     rows = []
     for count in threads:
@@ -191,7 +198,8 @@ def _feature_rows(seconds: float, batch: int, repeats: int, threads: list[int]) 
         for name, fn in functions.items():
             with torch.inference_mode():
                 shape = tuple(fn(audio, params).shape)
-                elapsed = median_seconds(lambda fn=fn: fn(audio, params), repeats)
+                elapsed = median_seconds(lambda fn=fn: _synchronized(fn(audio, params)),
+                                         repeats)
             rtf = elapsed / (batch * n / FS)
             rows.append({"features": name, "shape": shape, "threads": count,
                          "compute_s": elapsed, "audio_s": batch * n / FS, "rtf": rtf,

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.datasets.feature_cache import FeatureCache
 from perloc.methods.seld.features import DEFAULT, FeatureParams, compute_features
 
@@ -65,9 +66,10 @@ class SeldFeatureCache:
         """Features ``[C, T, F]`` float32 of the file whose audio ``[4, N]`` ``load()`` returns
         (called only on a miss) and whose content ``audio_version`` names."""
         def compute() -> np.ndarray:
-            audio = np.asarray(load(), dtype=np.float32)
+            # on the CPU on purpose: cached values do not depend on the device that ran
+            audio = device.host_tensor(np.asarray(load(), dtype=np.float32)[None])
             with torch.inference_mode():
-                return compute_features(name, audio[None], params)[0].numpy()
+                return device.host(compute_features(name, audio, params)[0])
 
         return self.cache.get(feature_key(name, audio_version, params), compute)
 

@@ -3,7 +3,8 @@
 Every set is computed in torch from one STFT per channel, batched over files and channels,
 at fs = 24 kHz with a hop of 480 samples (20 ms), a periodic Hann window of 960 samples centred
 in n_fft = 1024 points, a centred STFT (n_fft / 2 padding at both ends) cut to floor(N / 480)
-frames. Audio is ``[B, 4, N]`` (torch or numpy); outputs are float32 ``[B, C, T, F]``.
+frames. Audio is ``[B, 4, N]`` (torch or numpy); outputs are float32 ``[B, C, T, F]``, on
+the audio tensor's device (array audio goes to the cell's device).
 
 * :func:`log_mel` ``[B, 4, T, 64]``, the DCASE baseline's librosa recipe: |STFT|^2 (zero
   padding, no window normalisation) -> 64 Slaney-scale mel bands 0 .. fs/2 with Slaney area
@@ -46,6 +47,8 @@ import librosa
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from perloc.bench.core import device
 
 PAIRS = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))  # 0-based (1,2), (1,3), ... (3,4)
 ROWS_PER_CHUNK = 4096  # (frame, pair) cross-spectra per inverse FFT block (~16 MB of lags)
@@ -104,11 +107,12 @@ def mel_matrix(params: FeatureParams = DEFAULT, htk: bool = False) -> Tensor:
     """[n_fft/2 + 1, n_mels] float32 mel filterbank, 0 .. fs/2, Slaney area norm."""
     weights = librosa.filters.mel(sr=params.fs, n_fft=params.n_fft, n_mels=params.n_mels,
                                   fmin=0.0, fmax=params.fs / 2, htk=htk, norm="slaney")
-    return torch.from_numpy(np.ascontiguousarray(weights.T, dtype=np.float32))
+    return device.host_tensor(np.ascontiguousarray(weights.T, dtype=np.float32))
 
 
 def _audio(audio) -> Tensor:
-    x = audio if torch.is_tensor(audio) else torch.from_numpy(np.asarray(audio))
+    """A tensor stays where it is; array data goes to the cell's device."""
+    x = audio if torch.is_tensor(audio) else device.tensor(np.asarray(audio))
     if x.ndim != 3:
         raise ValueError(f"audio must have shape [B, channels, N], got {tuple(x.shape)}")
     return x.to(torch.float32)
@@ -224,8 +228,9 @@ class NgccLogMel(nn.Module):
 
 
 def ngcc_log_mel(audio, params: FeatureParams = DEFAULT) -> Tensor:
-    """:class:`NgccLogMel` as a function."""
-    return NgccLogMel(params)(audio)
+    """:class:`NgccLogMel` as a function (on the device of ``audio``)."""
+    x = _audio(audio)
+    return device.build(lambda: NgccLogMel(params)).to(x.device)(x)
 
 
 FEATURE_SETS = {

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.datasets.feature_cache import FeatureCache
 from perloc.methods.seld.feature_store import SeldFeatureCache, audio_digest, feature_key
 from perloc.methods.seld.features import NgccLogMel
@@ -57,7 +58,7 @@ class FileFeatures:
         if feature_set == "ngcc-ms" and ngcc is None:
             raise ValueError("ngcc-ms features need the pre-trained NGCC extractor")
         self.feature_set, self.ngcc = feature_set, ngcc
-        self.mel = NgccLogMel() if feature_set == "ngcc-ms" else None
+        self.mel = device.build(NgccLogMel) if feature_set == "ngcc-ms" else None
         self.cache = FeatureCache(Path(cache_folder) / f"seld-{feature_set}.h5")
         self.store = SeldFeatureCache(self.cache)
         self.tag = weights_digest(ngcc) if ngcc is not None else ""
@@ -68,19 +69,21 @@ class FileFeatures:
         digest = audio_digest(audio)
         if self.feature_set != "ngcc-ms":
             return [self.store.get(self.feature_set, digest, lambda: audio)[:, :frames]]
-        packed = self.cache.get([*feature_key("ngcc-ms", digest), self.tag],
+        where = device.placement().kind  # the extractor runs on the cell's device
+        packed = self.cache.get([*feature_key("ngcc-ms", digest), self.tag,
+                                 *([] if where == "cpu" else [where])],
                                 lambda: self._ngcc(audio))
         return [part[:, :frames] for part in self._unpack(packed)]
 
     def _ngcc(self, audio: np.ndarray) -> np.ndarray:
         """The log-mel [4, T, 64] of the standardised audio and the TDOA features [6 C, T, 13],
         packed into one flat array."""
-        x = torch.as_tensor(np.asarray(audio, dtype=np.float32))[None]
+        x = device.tensor(np.asarray(audio, dtype=np.float32))[None]
         with torch.inference_mode():
             mel = self.mel(x / self.ngcc.scale[:, None])[0]
             tdoa = self.ngcc.features(x)[0].flatten(0, 1)  # [6 C, T, 13]
         t = min(mel.shape[1], tdoa.shape[1])
-        return np.concatenate([mel[:, :t].numpy().ravel(), tdoa[:, :t].numpy().ravel()])
+        return np.concatenate([device.host(mel[:, :t]).ravel(), device.host(tdoa[:, :t]).ravel()])
 
     def _unpack(self, packed: np.ndarray) -> list[np.ndarray]:
         rows = 6 * self.ngcc.params.out_channels

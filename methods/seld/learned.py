@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -145,8 +146,8 @@ class SeldLearned(ModelState):
         if self.feature_set == "ngcc-ms":
             return
         scaler = fit_scaler([files.parts[0]])  # every training sequence [S, ch, 250, F]
-        self.model.mean.copy_(torch.from_numpy(scaler.mean[:, None].astype(np.float32)))
-        self.model.std.copy_(torch.from_numpy(scaler.std[:, None].astype(np.float32)))
+        self.model.mean.copy_(device.tensor(scaler.mean[:, None], torch.float32))
+        self.model.std.copy_(device.tensor(scaler.std[:, None], torch.float32))
 
     # -- training -----------------------------------------------------------------------
     def optimization(self, ctx: FitContext) -> Optimization:
@@ -163,15 +164,15 @@ class SeldLearned(ModelState):
         torch.manual_seed(ctx.seed)
         folder = Path(ctx.checkpoint).parent / "features"
         self.inputs = FileFeatures(self.feature_set, folder, self.ngcc)
-        self.model = self.build()
+        self.model = device.build(self.build)
         files = self._training_files(training, "train")
         self._fit_scaler(files)
         val = list(training.files("val"))
 
         def make_batch(rng):
             idx = rng.integers(0, len(files.labels), ctx.batch_size)
-            return ([torch.from_numpy(p[idx]) for p in files.parts],
-                    torch.from_numpy(files.labels[idx]))
+            return ([device.host_tensor(p[idx]) for p in files.parts],
+                    device.host_tensor(files.labels[idx]))
 
         def loss(model, parts, labels):
             return adpit_loss(model(parts), labels, relative_distance=True)
@@ -196,12 +197,12 @@ class SeldLearned(ModelState):
     # -- prediction ---------------------------------------------------------------------
     def _events(self, audio: np.ndarray, n_label: int, model=None) -> DcaseEvents:
         model = self.model if model is None else model
-        parts = [torch.from_numpy(sequences(p)) for p in self._file_parts(audio, n_label)]
+        parts = [device.tensor(sequences(p)) for p in self._file_parts(audio, n_label)]
         model.eval()
         with torch.inference_mode():
             out = torch.cat([model([p[i:i + 8] for p in parts])
                              for i in range(0, len(parts[0]), 8)])
-        out = out.flatten(0, 1)[:n_label].numpy()  # [frames, 3, 4, C]
+        out = device.host(out.flatten(0, 1)[:n_label])  # [frames, 3, 4, C]
         frame, cls, xyz, dist = decode(out)
         return DcaseEvents(frame, cls, np.zeros(len(frame), np.int64), xyz, dist)
 

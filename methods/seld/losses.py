@@ -84,7 +84,7 @@ def pit_tdoa_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if not chosen.any():
             continue
         index = torch.tensor(_assignments(p, n_tracks), device=logits.device)  # [A, K]
-        picked = ce[chosen][:, torch.arange(n_tracks), index]  # [n, A, K]
+        picked = ce[chosen][:, torch.arange(n_tracks, device=logits.device), index]  # [n, A, K]
         rows.append(picked.mean(dim=-1).min(dim=-1).values)
     if not rows:
         return logits.sum() * 0.0

@@ -27,6 +27,7 @@ from itertools import permutations
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.protocols import FitContext
 from perloc.datasets.seld_labels import IGNORE, tdoa_targets
@@ -71,13 +72,13 @@ def assigned_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Per-track argmax accuracy (percent) against the targets under the best assignment of
     each row, over rows and tracks with a target (the reference's monitoring)."""
     guess = logits.argmax(dim=-1)  # [N, K]
-    best = torch.zeros(len(guess))
+    best = torch.zeros(len(guess), device=guess.device)
     n_targets = (targets != IGNORE).sum(dim=1)
     for perm in permutations(range(targets.shape[1]), guess.shape[1]):
         chosen = targets[:, list(perm)]
         hits = ((guess == chosen) & (chosen != IGNORE)).sum(dim=1).float()
         best = torch.maximum(best, hits)
-    valid = torch.minimum(n_targets, torch.tensor(guess.shape[1])).clamp(min=0)
+    valid = n_targets.clamp(min=0, max=guess.shape[1])
     return float(best.sum() / valid.sum().clamp(min=1) * 100.0)
 
 
@@ -90,19 +91,19 @@ def pretrained_extractor(params: NgccSeldParams, training, ctx: FitContext
     if ctx.say:
         ctx.say(f"  multi-target NGCC-PHAT pre-training -> {ctx.checkpoint.name}")
     torch.manual_seed(ctx.seed)
-    model = NgccSeld(params)
+    model = device.build(lambda: NgccSeld(params))
     rng = np.random.default_rng([ctx.seed, 83])
     frames = _frames(training, "train", rng)
     val = _frames(training, "val", rng)
     pick = rng.permutation(len(val.targets))[:VAL_FRAMES]
-    val_audio = torch.from_numpy(val.audio[pick])
-    val_targets = torch.from_numpy(val.targets[pick])
+    val_audio = device.tensor(val.audio[pick])
+    val_targets = device.tensor(val.targets[pick])
     scale = frames.audio.transpose(1, 0, 2).reshape(4, -1).std(axis=1)
-    model.scale.copy_(torch.from_numpy(np.maximum(scale, 1e-8).astype(np.float32)))
+    model.scale.copy_(device.tensor(np.maximum(scale, 1e-8), torch.float32))
 
     def make_batch(batch_rng):
         idx = batch_rng.integers(0, len(frames.targets), ctx.batch_size)
-        return torch.from_numpy(frames.audio[idx]), torch.from_numpy(frames.targets[idx])
+        return device.host_tensor(frames.audio[idx]), device.host_tensor(frames.targets[idx])
 
     def loss(net, audio, targets):
         return pit_tdoa_loss(*_rows(net, audio, targets))
