@@ -19,6 +19,7 @@ import scipy.fft
 import torch
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
@@ -41,7 +42,7 @@ def _loop_frames_pairs(x: np.ndarray, pairs: np.ndarray, p: GCCParams) -> np.nda
 
 def _loop_pairs(x: torch.Tensor, pairs: np.ndarray, p: GCCParams) -> torch.Tensor:
     n, tau = 2 * x.shape[-1], p.max_tau
-    out = torch.empty(x.shape[0], len(pairs), 2 * tau + 1)
+    out = torch.empty(x.shape[0], len(pairs), 2 * tau + 1, device=x.device)
     for k, (i, j) in enumerate(pairs):
         cross = torch.fft.rfft(x[:, i], n=n) * torch.fft.rfft(x[:, j], n=n).conj()
         cc = torch.fft.irfft(cross / (cross.abs() + p.eps), n=n)
@@ -52,7 +53,8 @@ def _loop_pairs(x: torch.Tensor, pairs: np.ndarray, p: GCCParams) -> torch.Tenso
 def _spectra_pool(x: torch.Tensor, rows: int) -> torch.Tensor:
     """``rows`` ready-made spectra (tiled channel spectra), the inputs of (d)'s irffts."""
     flat = x.reshape(-1, x.shape[-1])
-    return torch.fft.rfft(flat[torch.arange(rows) % len(flat)], n=2 * x.shape[-1])
+    return torch.fft.rfft(flat[torch.arange(rows, device=x.device) % len(flat)],
+                          n=2 * x.shape[-1])
 
 
 def _fft_only(x: torch.Tensor, n_pairs: int, p: GCCParams, pool: torch.Tensor) -> None:
@@ -69,8 +71,8 @@ def _fft_only(x: torch.Tensor, n_pairs: int, p: GCCParams, pool: torch.Tensor) -
 
 def _measure(x: torch.Tensor, params: GCCParams, repeats: int) -> dict:
     m = x.shape[1]
-    pairs = all_pairs(m).numpy()
-    x_np, work = x.numpy(), x.shape[0] * len(pairs)
+    pairs = device.host(all_pairs(m))
+    x_np, work = device.host(x), x.shape[0] * len(pairs)
     pool = _spectra_pool(x, max(1, CHUNK_BYTES // (8 * (x.shape[-1] + 1))))
     with torch.inference_mode():
         t = {
@@ -103,7 +105,7 @@ def run_gcc_perf(mics=(2, 4, 11, 32), n=2048, batch=256, repeats=3, seed=0) -> l
     try:
         return [
             _measure(
-                torch.from_numpy(rng.standard_normal((batch, m, n)).astype(np.float32)),
+                device.tensor(rng.standard_normal((batch, m, n)).astype(np.float32)),
                 GCCParams(),
                 repeats,
             )

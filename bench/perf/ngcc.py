@@ -23,6 +23,7 @@ import click
 import torch
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
 from perloc.methods.layers.gcc import all_pairs
@@ -53,7 +54,8 @@ def _sinc_times(model: NGCCPHAT, n: int, repeats: int) -> dict:
     sinc = model.backbone.conv[0]
     if not hasattr(sinc, "spectrum"):
         return {}
-    x, repeats = torch.randn(1, 1, n), 20 * repeats  # ~1 ms calls: more repeats
+    x = torch.randn(1, 1, n, device=sinc.low_hz_.device)
+    repeats = 20 * repeats  # ~1 ms calls: more repeats
     t_direct = _median_ms(lambda: sinc.direct(x), repeats)
     t_fft = _median_ms(lambda: sinc(x), repeats)
 
@@ -71,7 +73,7 @@ def _sinc_times(model: NGCCPHAT, n: int, repeats: int) -> dict:
 
 
 def _pair_times(model: NGCCPHAT, x: torch.Tensor, repeats: int, stacked: bool) -> dict:
-    pairs = all_pairs(x.shape[1])
+    pairs = all_pairs(x.shape[1], x.device)
     sinc = model.backbone.conv[0]
     t = {"per_pair": _median_ms(lambda: _per_pair(model, x, pairs), repeats)}
     if hasattr(sinc, "fft"):
@@ -105,8 +107,8 @@ def run_ngcc_perf(
     torch.set_num_threads(THREADS)
     torch.manual_seed(seed)
     try:
-        model = NGCCPHAT(params).eval()
-        x = torch.randn(1, mics, params.sig_len)
+        model = device.build(lambda: NGCCPHAT(params)).eval()
+        x = device.place(torch.randn(1, mics, params.sig_len))  # the same draw on every device
         with torch.inference_mode():
             result = {"M": mics, "N": params.sig_len, "L": params.corr_channels}
             result.update(_sinc_times(model, params.sig_len, repeats))

@@ -1,4 +1,4 @@
-"""Efficiency figures of a model: parameters, multiply-accumulates per example, CPU latency.
+"""Efficiency figures of a model: parameters, multiply-accumulates per example, latency.
 
 A method opts in with ``inference_probe() -> (module, example)``: the module maps one example
 (batch 1, e.g. a raw 1-s clip, front end included) to its output. Then
@@ -10,7 +10,9 @@ A method opts in with ``inference_probe() -> (module, example)``: the module map
   fused CPU attention kernel, so the SDPA formula (2 n^2 d per head pair of matmuls) is
   mapped onto it here;
 * ``latency_ms``: median wall time of ``runs`` forward passes after ``warmup`` untimed ones,
-  batch 1, ``threads`` torch threads, in inference mode.
+  batch 1, in inference mode, on the cell's device (module and example placed there; on CUDA
+  each pass is waited for before the clock is read; ``threads`` torch threads on the CPU).
+  ``timing.device`` says which device (:func:`perloc.bench.core.device.label`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.report.base import Report, Row
 
@@ -53,6 +56,7 @@ def median_latency_ms(module: torch.nn.Module, example: torch.Tensor, *, threads
             for i in range(warmup + runs):
                 start = time.perf_counter()
                 module(example)
+                device.synchronize()
                 if i >= warmup:
                     times.append(time.perf_counter() - start)
     finally:
@@ -67,11 +71,13 @@ def measure(method, threads: int = LATENCY_THREADS) -> dict:
     if probe is None:
         return {}
     module, example = probe()
-    module.eval()
+    module, example = device.place(module).eval(), device.place(example)
+    where = device.label(device.describe())
     return {"params": trainable_parameters(module), "macs": count_macs(module, example),
             "example_shape": list(example.shape),
             "timing": {"latency_ms": round(median_latency_ms(module, example, threads=threads), 3),
-                       "threads": threads, "runs": RUNS}}
+                       "threads": threads, "runs": RUNS,
+                       **({"device": where} if where != "cpu" else {})}}
 
 
 def trainable_parameters(module: torch.nn.Module) -> int:
@@ -110,9 +116,10 @@ class Efficiency(Report):
                     if r.first.get("extras", {}).get(self.name)]
         if not measured:
             return []
-        threads = measured[0]["timing"]["threads"]
-        return ["params", "MACs/example",
-                f"latency ms (batch 1, {threads} thread{'s' if threads > 1 else ''})"]
+        timing = measured[0]["timing"]
+        threads = timing["threads"]
+        where = timing.get("device") or f"{threads} thread{'s' if threads > 1 else ''}"
+        return ["params", "MACs/example", f"latency ms (batch 1, {where})"]
 
     def cells(self, row: Row) -> list[str]:
         eff = row.first.get("extras", {}).get(self.name)

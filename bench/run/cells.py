@@ -224,7 +224,10 @@ def run_cell(cell: Cell) -> RunRecord | CellInputError:
     except UserError as exc:
         return CellInputError(str(exc))
     except Exception as exc:  # noqa: BLE001  (any cell failure is recorded, the sweep goes on)
-        return failed_record(cell, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        reason = f"{type(exc).__name__}: {exc}"
+        if device.check_enabled() and "meta" in str(exc):
+            reason = f"wrong-device check: a tensor made without a device ({reason})"
+        return failed_record(cell, reason, traceback.format_exc())
     finally:
         trace_cell(cell)
 

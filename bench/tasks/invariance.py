@@ -20,7 +20,8 @@ import click
 from tabulate import tabulate
 
 from perloc.bench.cli.console import progress_bars, say
-from perloc.bench.cli.options import task_names
+from perloc.bench.cli.options import device_options, task_names
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import COMMANDS, METHODS, TASKS
 from perloc.bench.run.evaluate import build_method, prepare_dataset, resolve_params
@@ -83,11 +84,15 @@ def invariance(method_name: str, task_name: str | None, *, profile: str = "smoke
               help="Examples in the batch (frames, clouds).")
 @click.option("--trials", default=3, show_default=True, type=int, help="Random orders.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
-def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root):
+@device_options
+def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root,
+                   device_spec, amp):
     """Largest change of the estimate under permutations (mics, points) and the reported
     sensitivities (dropped mics, rotations); exit 1 when a claimed invariance fails."""
-    checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
-                        trials=trials, data_root=data_root, progress=progress_bars(), say=say)
+    with device.using(device.resolve(device_spec, amp)):
+        checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
+                            trials=trials, data_root=data_root, progress=progress_bars(),
+                            say=say)
     rows = [[c.test, f"{c.max_change:.3g} {c.unit}", "yes" if c.claimed else "no", c.verdict]
             for c in checks]
     click.echo(tabulate(rows, headers=["test", "max change", "claimed invariant", "verdict"]))
