@@ -164,7 +164,7 @@ def weights_digest(module: torch.nn.Module) -> str:
     h = hashlib.blake2b(digest_size=8)
     for name, value in sorted(module.state_dict().items()):
         h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        h.update(device.host(value).tobytes())
     return h.hexdigest()
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from perloc.bench.core import device
+
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
@@ -83,5 +85,5 @@ def _stack_rows(arrays: list[np.ndarray]) -> np.ndarray:
 
 def _to_numpy(value: Array) -> np.ndarray:
     if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
+        return device.host(value)
     return np.asarray(value)

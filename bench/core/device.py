@@ -68,6 +68,7 @@ class Placement:
 
 
 CPU = Placement()
+HOST = "cpu"  # where data is prepared on purpose: ``torch.randn(..., device=device.HOST)``
 _CURRENT: list[Placement] = [CPU]
 SLOT_ENV = "PERLOC_WORKER_SLOT"  # a local pool worker's index (set by the pool)
 

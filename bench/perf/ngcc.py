@@ -108,7 +108,7 @@ def run_ngcc_perf(
     torch.manual_seed(seed)
     try:
         model = device.build(lambda: NGCCPHAT(params)).eval()
-        x = device.place(torch.randn(1, mics, params.sig_len))  # the same draw on every device
+        x = device.place(torch.randn(1, mics, params.sig_len, device=device.HOST))  # one draw
         with torch.inference_mode():
             result = {"M": mics, "N": params.sig_len, "L": params.corr_channels}
             result.update(_sinc_times(model, params.sig_len, repeats))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.tasks.invariance import CHECKERS, Check
 from perloc.datasets.matching_data import Fragment, voxel_downsample
@@ -46,15 +47,15 @@ def first_clouds(dataset, frames: int) -> Batch:
 def point_checks(method, dataset, frames: int, trials: int, seed: int) -> list[Check]:
     rng = np.random.default_rng([seed, 98])
     points = np.asarray(first_clouds(dataset, frames)["points"], dtype=np.float32)
-    base = method.logits(points).numpy()
+    base = device.host(method.logits(points))
     n = points.shape[1]
-    perm = max(float(np.abs(method.logits(points[:, rng.permutation(n)]).numpy() - base).max())
+    perm = max(float(np.abs(device.host(method.logits(points[:, rng.permutation(n)])) - base).max())
                for _ in range(trials))
     checks = [Check(f"permute {n} points ({trials} orders)", perm,
                     "perm_invariant" in method.card.capabilities, TOLERANCE, "logit")]
     label = base.argmax(axis=1)
     for angle in ANGLES:
-        moved = method.logits(rotate_z(points, angle)).numpy().argmax(axis=1)
+        moved = device.host(method.logits(rotate_z(points, angle))).argmax(axis=1)
         checks.append(Check(f"rotate {angle} degrees about z", 100.0 * float(np.mean(moved != label)),
                             False, TOLERANCE, "% labels changed"))
     return checks
