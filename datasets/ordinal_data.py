@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 
 ORDINAL_DATA_VERSION = 1
@@ -78,21 +79,23 @@ def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normalise(images: np.ndarray, stats: tuple[np.ndarray, np.ndarray]) -> Tensor:
-    mean, std = (torch.tensor(v, dtype=torch.float32).reshape(1, 3, 1, 1) for v in stats)
-    return (torch.as_tensor(images).float() / 255.0 - mean) / std
+    """uint8 [N, 3, H, W] -> float32 ``(x / 255 - mean) / std``, a host (CPU) tensor."""
+    mean, std = (device.host_tensor(v, dtype=torch.float32).reshape(1, 3, 1, 1) for v in stats)
+    return (device.host_tensor(images).float() / 255.0 - mean) / std
 
 
 def random_affine(x: Tensor, space: LabelSpace, generator: torch.Generator) -> Tensor:
-    """One random scale / translation / flip / rotation per image of ``x`` [B, 3, H, W]."""
+    """One random scale / translation / flip / rotation per image of ``x`` [B, 3, H, W]
+    (``generator`` on ``x``'s device)."""
     b = len(x)
 
     def uniform(lo: float, hi: float) -> Tensor:
-        return lo + (hi - lo) * torch.rand(b, generator=generator)
+        return lo + (hi - lo) * torch.rand(b, generator=generator, device=x.device)
 
     zoom = uniform(0.7, 1.4)
     angle = uniform(-space.rotate, space.rotate) * (math.pi / 180.0)
-    flip = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0) if space.flip \
-        else torch.ones(b)
+    flip = (torch.where(torch.rand(b, generator=generator, device=x.device) < 0.5, -1.0, 1.0)
+            if space.flip else torch.ones(b, device=x.device))
     shift = torch.stack([uniform(-space.shift, space.shift),
                          uniform(-space.shift, space.shift)], dim=1) * 2.0
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
@@ -152,7 +155,7 @@ class OrdinalTraining:
         if self.augment:
             gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
             x = random_affine(x, self.space, gen)
-        return x, torch.as_tensor(targets[rows])
+        return x, device.host_tensor(targets[rows])
 
     def describe(self) -> dict:
         return {"dataset": self.adapter.name, "train": len(self.train_rows),
@@ -212,5 +215,5 @@ class OrdinalTest:
                    else np.full(len(targets), -1))
         for start in range(0, len(targets), batch_size):
             part = slice(start, start + batch_size)
-            yield Batch({"image": images[part].numpy(), "target": targets[part],
+            yield Batch({"image": device.host(images[part]), "target": targets[part],
                          "target_class": classes[part]}, {"file": np.asarray(files[part])})

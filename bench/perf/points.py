@@ -9,7 +9,9 @@
    analytic multiply-accumulates (``methods.points.macs``; attention O(M k^2 + M^2) against
    O(N^2)).
 
-Times are medians of ``repeats`` after a warm-up, on ``THREADS`` torch threads.
+Times are medians of ``repeats`` after a warm-up, on ``THREADS`` torch threads. Clouds and
+models sit on the current device (:mod:`perloc.bench.core.device`; the CPU unless a placement
+is entered), and each timed call waits for the device before the clock is read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import click
 import torch
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
@@ -34,7 +37,20 @@ THREADS = 2
 
 
 def _clouds(batch: int, n: int) -> torch.Tensor:
-    return torch.randn(batch, n, 3, generator=torch.Generator().manual_seed(0))
+    """``batch`` clouds of ``n`` Gaussian points, drawn on the host (the same on every device)
+    and put on the current device."""
+    gen = torch.Generator().manual_seed(0)
+    return device.tensor(torch.randn(batch, n, 3, generator=gen, device=gen.device))
+
+
+def _timed(fn, repeats: int) -> float:
+    """Median seconds of ``fn()``, the device synchronised before each clock read."""
+
+    def call() -> None:
+        fn()
+        device.synchronize()
+
+    return median_seconds(call, repeats)
 
 
 def grouping_rates(batch: int, n: int, anchors: int, k: int, repeats: int) -> dict:
@@ -51,7 +67,7 @@ def grouping_rates(batch: int, n: int, anchors: int, k: int, repeats: int) -> di
             idx = farthest_point_sample_loop(c, anchors)
             knn_loop(torch.gather(c, 1, idx[..., None].expand(-1, -1, 3)), c, k)
 
-    fast, slow = median_seconds(batched, repeats), median_seconds(looped, repeats)
+    fast, slow = _timed(batched, repeats), _timed(looped, repeats)
     return {"batch": batch, "n": n, "anchors": anchors, "k": k, "batched_clouds_s": batch / fast,
             "loop_clouds_s": batch / slow, "speedup": slow / fast}
 
@@ -63,11 +79,11 @@ def attention_costs(sizes: tuple[int, ...], repeats: int) -> list[dict]:
         x = _clouds(1, n)
         row = {"n": n}
         for name, model, macs in (
-                ("tnt", point_tnt(3, n_points=n), point_tnt_macs),
-                ("baseline", baseline(n_points=n), baseline_macs)):
+                ("tnt", device.build(lambda n=n: point_tnt(3, n_points=n)), point_tnt_macs),
+                ("baseline", device.build(lambda n=n: baseline(n_points=n)), baseline_macs)):
             model.eval()
             with torch.inference_mode():
-                row[f"{name}_ms"] = 1e3 * median_seconds(lambda m=model, x=x: m(x), repeats)
+                row[f"{name}_ms"] = 1e3 * _timed(lambda m=model, x=x: m(x), repeats)
             row[f"{name}_macs"] = macs(model.config, n)
         rows.append(row)
     return rows

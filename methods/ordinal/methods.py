@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -122,8 +123,9 @@ class OrdinalMethod(ModelState):
         self.space = space
         heads = self.heads(space, np.random.default_rng([seed, 1020]))
         self.binset = None if heads is None else B.BinSet(heads, space.base)
-        backbone = make_backbone(self.params.backbone, self.params.width)
-        self.model = OrdinalNet(backbone, self.params.trunk, self._outputs(space))
+        p, outputs = self.params, self._outputs(space)
+        self.model = device.build(lambda: OrdinalNet(make_backbone(p.backbone, p.width), p.trunk,
+                                                     outputs))
 
     def paper_model(self) -> OrdinalNet:
         """The trained network, or the card's configuration built for ``paper_dataset``."""
@@ -135,17 +137,27 @@ class OrdinalMethod(ModelState):
 
     # --------------------------------------------------------------------------- loss
 
+    def training_batch(self, training, size: int, rng: np.random.Generator
+                       ) -> tuple[Tensor, Tensor]:
+        """(images, targets float [B, D]) on the host; for the head methods the targets are
+        encoded here already: each head's true flat output index, int64 [B, M]."""
+        images, targets = training.batch(size, rng)
+        if self.binset is None:
+            return images, targets
+        return images, device.host_tensor(self.binset.encode(device.host(targets)))
+
     def loss(self, model: OrdinalNet, images: Tensor, targets: Tensor) -> Tensor:
+        """Half-MSE on ``targets`` (float [B, D]) for Direct; else the label-diversity loss of
+        ``targets`` as :meth:`training_batch` encodes them (int64 [B, M])."""
         out = model(images)
         if self.binset is None:
-            goal = targets.float() - torch.as_tensor(self.offset, dtype=torch.float32)
+            goal = targets.float() - device.tensor(self.offset, dtype=torch.float32)
             return 0.5 * F.mse_loss(out.float(), goal, reduction="none").sum(dim=1).mean()
-        index = torch.as_tensor(self.binset.encode(targets.numpy()))
-        return label_diversity_loss(out, self._segment, len(self.binset.flat), index)
+        return label_diversity_loss(out, self._segment, len(self.binset.flat), targets)
 
     @property
     def _segment(self) -> Tensor:
-        return torch.as_tensor(self.binset.segment)
+        return device.tensor(self.binset.segment)
 
     # --------------------------------------------------------------------------- predict
 
@@ -153,11 +165,11 @@ class OrdinalMethod(ModelState):
         """(estimates [N, D], members [N, D, M] or None) for normalised images [N, 3, H, W]."""
         self.model.eval()
         with torch.inference_mode():
-            out = torch.cat([self.model(torch.as_tensor(images[i:i + PREDICT_CHUNK]))
+            out = torch.cat([self.model(device.tensor(images[i:i + PREDICT_CHUNK]))
                              for i in range(0, len(images), PREDICT_CHUNK)]).double()
         if self.binset is None:
-            return out.numpy() + self.offset, None
-        probs = head_probabilities(out, self._segment, len(self.binset.flat)).numpy()
+            return device.host(out) + self.offset, None
+        probs = device.host(head_probabilities(out, self._segment, len(self.binset.flat)))
         members = self.binset.members(probs)
         if self.space.kind == "ordinal":
             post = self.binset.class_posterior(probs)
@@ -186,7 +198,8 @@ class OrdinalMethod(ModelState):
         self.build(training.space, ctx.seed)
         self.offset = training.arrays[1].mean(axis=0) if self.binset is None \
             else np.zeros(len(training.space.dims))
-        state = train(self.model, ctx, lambda rng: training.batch(ctx.batch_size, rng),
+        state = train(self.model, ctx, lambda rng: self.training_batch(training, ctx.batch_size,
+                                                                       rng),
                       self.loss, lambda _: self.validate(training), score_key="mae",
                       optimization=paper_optimization(ctx))
         return state.history

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -112,7 +113,7 @@ class PointClassifier(ModelState):
         return self.model if self.model is not None else self.build(PAPER_CLASSES, 1024)
 
     def logits_and_extra(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        return self.model(points), torch.zeros(())
+        return self.model(points), torch.zeros((), device=points.device)
 
     def loss(self, model: nn.Module, points: Tensor, target: tuple) -> Tensor:
         label_a, label_b, lam = target
@@ -123,27 +124,27 @@ class PointClassifier(ModelState):
     def logits(self, points: np.ndarray) -> Tensor:
         self.model.eval()
         with torch.inference_mode():
-            return torch.cat([self.model(torch.as_tensor(points[i:i + PREDICT_CHUNK]))
+            return torch.cat([self.model(device.tensor(points[i:i + PREDICT_CHUNK]))
                               for i in range(0, len(points), PREDICT_CHUNK)])
 
     def predict(self, batch: Batch) -> Batch:
         logits = self.logits(np.asarray(batch["points"], dtype=np.float32))
-        return Batch({"label": logits.argmax(dim=-1).numpy()}, dict(batch.meta))
+        return Batch({"label": device.host(logits.argmax(dim=-1))}, dict(batch.meta))
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
         torch.manual_seed(ctx.seed)
         self.n_points = training.n_points
-        self.model = self.build(len(training.classes), training.n_points)
+        self.model = device.build(lambda: self.build(len(training.classes), training.n_points))
         points, labels = training.test_arrays()
 
         def make_batch(rng):
             b = training.batch(ctx.batch_size, rng)
-            return (torch.as_tensor(b.points),
-                    (torch.as_tensor(b.label_a), torch.as_tensor(b.label_b),
-                     torch.as_tensor(b.lam, dtype=torch.float32)))
+            return (device.host_tensor(b.points),
+                    (device.host_tensor(b.label_a), device.host_tensor(b.label_b),
+                     device.host_tensor(b.lam, dtype=torch.float32)))
 
         def validate(_):
-            right = self.logits(points).argmax(dim=-1).numpy() == labels
+            right = device.host(self.logits(points).argmax(dim=-1)) == labels
             return {"accuracy": float(100.0 * right.mean())}
 
         warmup = int(ctx.options.get("warmup_epochs", 10) * ctx.steps_per_epoch)
@@ -155,7 +156,8 @@ class PointClassifier(ModelState):
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
         gen = torch.Generator().manual_seed(0)
-        return self.model, torch.randn(1, self.n_points, 3, generator=gen)
+        return self.model, device.tensor(torch.randn(1, self.n_points, 3, generator=gen,
+                                                       device=gen.device))
 
 
 def _card(name: str, params: type, summary: str, reference: str = PAPER2) -> MethodCard:

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -65,7 +66,7 @@ def hardest_contrastive(anchor: Tensor, positive: Tensor, pos_margin: float = PO
     with m_p = 0.1 and m_n = 1.4; the hardest negatives are searched within the batch."""
     dist = torch.cdist(anchor, positive)
     pos = F.relu(dist.diagonal() - pos_margin).pow(2).mean()
-    off = dist + torch.eye(len(dist), dtype=dist.dtype) * 1e6
+    off = dist + torch.eye(len(dist), dtype=dist.dtype, device=dist.device) * 1e6
     rows = F.relu(neg_margin - off.min(dim=1).values).pow(2).mean()
     cols = F.relu(neg_margin - off.min(dim=0).values).pow(2).mean()
     return pos + 0.5 * (rows + cols)
@@ -82,10 +83,10 @@ class TrainingSteps:
 
     def __call__(self, index: int):
         if index not in self._kept:
-            xyz = torch.as_tensor(self.training.anchor_points(index))
+            xyz = device.host_tensor(self.training.anchor_points(index))
             n = min(self.training.pairs_per_step, len(xyz))
             gen = torch.Generator().manual_seed(index)
-            rows = farthest_point_sample(xyz[None], n, "random", gen)[0].numpy()
+            rows = device.host(farthest_point_sample(xyz[None], n, "random", gen)[0])
             self._kept[index] = self.training.patch_pairs(index, rows)
         return self._kept[index]
 
@@ -187,7 +188,7 @@ class LearnedDescriptor(DescriptorMethod, ModelState):
 
     def __init__(self, params) -> None:
         self.params = params
-        self.model = self.build()
+        self.model = device.build(self.build)
 
     def build(self) -> nn.Module:
         raise NotImplementedError
@@ -201,15 +202,15 @@ class LearnedDescriptor(DescriptorMethod, ModelState):
     def embed(self, patches: np.ndarray) -> np.ndarray:
         self.model.eval()
         with torch.inference_mode():
-            return torch.cat([self.model(torch.as_tensor(patches[i:i + DESCRIBE_CHUNK]))
-                              for i in range(0, len(patches), DESCRIBE_CHUNK)]).numpy()
+            return device.host(torch.cat([self.model(device.tensor(patches[i:i + DESCRIBE_CHUNK]))
+                                          for i in range(0, len(patches), DESCRIBE_CHUNK)]))
 
     def describe(self, fragment) -> np.ndarray:
         return self.embed(fragment.patches(PATCH_DRAW_SEED, points=self.patch_points))
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
         torch.manual_seed(ctx.seed)
-        self.model = self.build()
+        self.model = device.build(self.build)
         held = max(1, min(HELD_OUT_PAIRS, len(training.pairs) // 5))
         fit_pairs = list(range(len(training.pairs) - held)) or [0]
         val_pairs = list(range(len(training.pairs) - held, len(training.pairs)))
@@ -217,7 +218,7 @@ class LearnedDescriptor(DescriptorMethod, ModelState):
 
         def make_batch(rng):
             step = steps(int(rng.choice(fit_pairs)))
-            return (torch.as_tensor(step.anchor), torch.as_tensor(step.positive)), None
+            return (device.host_tensor(step.anchor), device.host_tensor(step.positive)), None
 
         def validate(_):
             right = []
@@ -234,7 +235,8 @@ class LearnedDescriptor(DescriptorMethod, ModelState):
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
         gen = torch.Generator().manual_seed(0)
-        return self.model, torch.randn(1, self.patch_points, 3, generator=gen) * 0.3
+        probe = torch.randn(1, self.patch_points, 3, generator=gen, device=gen.device) * 0.3
+        return self.model, device.tensor(probe)
 
 
 class PointTnTDipMethod(LearnedDescriptor):

@@ -48,7 +48,10 @@ def _start_index(xyz: Tensor, start, generator) -> Tensor:
         centre = xyz.mean(dim=1, keepdim=True)
         return ((xyz - centre) ** 2).sum(-1).argmax(-1)
     if start == "random":
-        return torch.randint(n, (b,), generator=generator, device="cpu").to(xyz.device)
+        # drawn by a host generator (the caller's, else torch's default CPU one, which is what
+        # ``generator=None`` draws from), then moved: the same starts on every device
+        gen = torch.default_generator if generator is None else generator
+        return torch.randint(n, (b,), generator=gen, device=gen.device).to(xyz.device)
     raise ValueError(f"FPS start must be 'far', 'random' or an index tensor, got {start!r}")
 
 
@@ -83,7 +86,7 @@ def farthest_point_sample_loop(xyz: Tensor, m: int, start="far", generator=None)
     b, n, _ = xyz.shape
     _check_m(m, n)
     starts = _start_index(xyz, start, generator).tolist()
-    out = torch.empty(b, m, dtype=torch.long)
+    out = torch.empty(b, m, dtype=torch.long, device=xyz.device)
     for c in range(b):
         cloud = xyz[c]
         dist = torch.full((n,), float("inf"), dtype=xyz.dtype, device=xyz.device)
@@ -92,7 +95,7 @@ def farthest_point_sample_loop(xyz: Tensor, m: int, start="far", generator=None)
             out[c, i] = current
             dist = torch.minimum(dist, ((cloud - cloud[current]) ** 2).sum(-1))
             current = int(dist.argmax())
-    return out.to(xyz.device)
+    return out
 
 
 def _check_knn(query: Tensor, points: Tensor, k: int, dilation: int) -> None:
@@ -132,13 +135,13 @@ def knn_loop(query: Tensor, points: Tensor, k: int, dilation: int = 1) -> Tensor
     """Reference kNN, one query point at a time (stable sort: lower index first on ties)."""
     _check_knn(query, points, k, dilation)
     b, m, _ = query.shape
-    out = torch.empty(b, m, k, dtype=torch.long)
+    out = torch.empty(b, m, k, dtype=torch.long, device=query.device)
     for c in range(b):
         for i in range(m):
             d = ((points[c] - query[c, i]) ** 2).sum(-1)
             order = torch.sort(d, stable=True).indices
             out[c, i] = order[: k * dilation : dilation]
-    return out.to(query.device)
+    return out
 
 
 @torch.no_grad()
