@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
 
@@ -53,14 +54,15 @@ def _step_ms(method, batch, repeats: int) -> float:
     model = method.model
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    target = torch.as_tensor(batch["position"])
+    target = device.tensor(batch["position"])
     rng = np.random.default_rng(1)
 
     def step() -> None:
-        loss = method.loss(model, method.inputs(batch, rng), target)
+        loss = method.loss(model, device.place(method.inputs(batch, rng)), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        device.synchronize()
 
     return 1e3 * median_seconds(step, repeats)
 
@@ -68,13 +70,14 @@ def _step_ms(method, batch, repeats: int) -> float:
 def _warm(method, batch) -> None:
     """Every ordered pair of the batch's channels (source included) into the cache."""
     net = method.model.net
-    inputs = method.inputs(batch, None)
+    inputs = device.place(method.inputs(batch, None))
     full = torch.ones_like(inputs["audio_known"])
+    every = torch.ones(len(batch), dtype=torch.bool, device=full.device)
     audio, _, _, audio_kn = net._inputs(inputs["signals"], inputs["mic_pos"], full, full,
-                                        inputs["source_signal"], torch.ones(len(batch)).bool())
+                                        inputs["source_signal"], every)
     from perloc.methods.layers.gcc import ordered_pairs
 
-    pairs = ordered_pairs(audio.shape[1])
+    pairs = ordered_pairs(audio.shape[1], audio.device)
     with torch.no_grad():
         net.pair_correlations(audio, pairs, audio_kn[:, pairs[:, 0]] & audio_kn[:, pairs[:, 1]])
 

@@ -27,13 +27,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
 from perloc.bench.core.registry import METHODS
 from perloc.methods.ssl.dinn_model import DINN, DinnParams
 from perloc.methods.ssl.gnn_model import GnnParams, RelationNet
-from perloc.methods.ssl.learned import LearnedLocalizer, Localizer, random_mic_mask
+from perloc.methods.ssl.learned import (
+    LearnedLocalizer,
+    Localizer,
+    random_mic_mask,
+    set_position_stats,
+)
 from perloc.methods.training import Optimization
 
 _PAPER7 = "Berg et al., IPIN 2024 (Paper VII), Tables 1-2; "
@@ -77,15 +83,15 @@ class DiNN(LearnedLocalizer):
         return super().accepts(batch) & np.isin(batch.meta["mics"], self.params.mics)
 
     def inputs(self, batch: Batch, rng: np.random.Generator | None) -> dict:
-        signals = torch.as_tensor(batch["signals"])
-        mic_pos = torch.as_tensor(batch["mic_pos"])
+        signals = device.host_tensor(batch["signals"])
+        mic_pos = device.host_tensor(batch["mic_pos"])
         if rng is None:  # test: the batch holds one M
             return {"signals": signals, "mic_pos": mic_pos}
         out = {}
         for m in self.params.mics:  # a random M-subset per example for every DI-NN_M
             order = np.sort(np.argsort(rng.random((len(batch), signals.shape[1])), 1)[:, :m], 1)
-            index = torch.as_tensor(order)
-            rows = torch.arange(len(batch))[:, None]
+            index = device.host_tensor(order)
+            rows = torch.arange(len(batch), device=signals.device)[:, None]
             out[m] = {"signals": signals[rows, index], "mic_pos": mic_pos[rows, index]}
         return out
 
@@ -109,10 +115,10 @@ class DiNN(LearnedLocalizer):
         scores = []
         for m in self.params.mics:
             rng = np.random.default_rng([m, 5])
-            part = self.inputs(val, rng)[m]
+            part = device.place(self.inputs(val, rng)[m])
             with torch.inference_mode():
                 self.model.eval()
-                pred = self.model.denormalise(self._run(self.model, **part)).numpy()
+                pred = device.host(self.model.denormalise(self._run(self.model, **part)))
             scores.append(float(euclidean_error_cm(pred, val["position"]).mean()))
         return {"mae_cm": float(np.mean(scores))}
 
@@ -142,14 +148,14 @@ class Gnn(LearnedLocalizer):
         return RelationNet(GnnParams(n_lags=params.n_lags, width=params.width, extra_metadata=0))
 
     def inputs(self, batch: Batch, rng: np.random.Generator | None) -> dict:
-        signals = torch.as_tensor(batch["signals"])
+        signals = device.host_tensor(batch["signals"])
         b, m = signals.shape[:2]
         if rng is None:
             mask = np.ones((b, m), dtype=bool)
         else:
             mask = random_mic_mask(b, m, self.params.min_mics, rng)
-        return {"signals": signals, "mic_pos": torch.as_tensor(batch["mic_pos"]),
-                "mic_mask": torch.as_tensor(mask)}
+        return {"signals": signals, "mic_pos": device.host_tensor(batch["mic_pos"]),
+                "mic_mask": device.host_tensor(mask)}
 
     def forward(self, model: Localizer, inputs: dict) -> Tensor:
         return model.net(inputs["signals"], model.normalise(inputs["mic_pos"]), inputs["mic_mask"])
@@ -179,12 +185,11 @@ class MeanPosition(LearnedLocalizer):
         return {"n": len(batch)}
 
     def forward(self, model: Localizer, inputs: dict) -> Tensor:
-        return torch.zeros(inputs["n"], 3)  # normalised coordinates: the mean itself
+        # normalised coordinates: the mean itself
+        return torch.zeros(inputs["n"], 3, device=model.pos_mean.device)
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
-        mean, std = training.position_stats()
-        self.model.pos_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.model.pos_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+        set_position_stats(self.model, training)
         return {f"val_{k}": [v] for k, v in self.validate(training).items()}
 
 

@@ -69,12 +69,13 @@ def pair_gcc_features(signals: Tensor, pairs: Tensor, n_lags: int = 200,
     """Max-normalised circular GCC-PHAT, ``signals [B, M, N]`` -> ``[B, P, n_lags]``.
 
     Column k is lag ``k - n_lags // 2``. All pairs go through one call of the batched GCC op
-    (on CPU; other devices use its plain tensor path, which computes the same estimator).
+    (on CPU; other devices use its plain tensor path, one batched gather instead of the op's
+    CPU-tuned per-channel steps, which computes the same estimator).
     """
     params = GCCParams("phat", eps, max_tau=n_lags // 2, n_fft=signals.shape[-1])
     if signals.device.type == "cpu":
         corr = gcc(signals, pairs, params)
-    else:  # the fast path's work buffers live on the CPU
+    else:  # the fast path is tuned for the CPU's caches
         n = params.fft_len(signals.shape[-1])
         corr = _gcc_autograd(signals.float(), pairs.to(signals.device), params, n)
     corr = corr[..., :n_lags]
@@ -138,7 +139,7 @@ class RelationNet(nn.Module):
             extra = signals.new_zeros(signals.shape[0], 0)
         self._check(signals, mic_pos, mic_mask, extra)
         mic_mask = mic_mask.bool()
-        pairs = all_pairs(signals.shape[1]).to(signals.device)
+        pairs = all_pairs(signals.shape[1], signals.device)
         pair_mask = mic_mask[:, pairs[:, 0]] & mic_mask[:, pairs[:, 1]]  # [B, P]
         counts = pair_mask.sum(dim=1)
         if bool((counts == 0).any()):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -40,7 +41,8 @@ class Localizer(nn.Module):
         self.register_buffer("pos_std", torch.ones(3))
 
     def normalise(self, xyz) -> Tensor:
-        return (torch.as_tensor(xyz, dtype=torch.float32) - self.pos_mean) / self.pos_std
+        xyz = torch.as_tensor(xyz, dtype=torch.float32, device=self.pos_mean.device)
+        return (xyz - self.pos_mean) / self.pos_std
 
     def denormalise(self, z: Tensor) -> Tensor:
         return z * self.pos_std + self.pos_mean
@@ -50,8 +52,10 @@ class LearnedLocalizer(ModelState):
     """Base for learned localizers; subclasses set ``card`` and implement the three hooks.
 
     * ``build(params) -> nn.Module``
-    * ``inputs(batch, rng)``: tensors for the network; ``rng`` is given in training (random
-      microphone subsets / masks are drawn there) and None at test time.
+    * ``inputs(batch, rng)``: CPU tensors for the network (``device.host_tensor``; the
+      training loop, :meth:`predict` and validation place them on the cell's device);
+      ``rng`` is given in training (random microphone subsets / masks are drawn there) and
+      None at test time.
     * ``forward(model, inputs) -> normalised source [B, 3]``
     """
 
@@ -59,7 +63,7 @@ class LearnedLocalizer(ModelState):
 
     def __init__(self, params) -> None:
         self.params = params
-        self.model = Localizer(self.build(params))
+        self.model = device.build(lambda: Localizer(self.build(params)))
         self.model.eval()
 
     @staticmethod
@@ -93,9 +97,10 @@ class LearnedLocalizer(ModelState):
         with torch.inference_mode():
             for start in range(0, len(batch), PREDICT_CHUNK):
                 part = batch.take(np.arange(start, min(start + PREDICT_CHUNK, len(batch))))
-                for name, z in self.outputs(self.model, self.inputs(part, None)).items():
+                inputs = device.place(self.inputs(part, None))
+                for name, z in self.outputs(self.model, inputs).items():
                     parts.setdefault(name, []).append(self.model.denormalise(z))
-        return Batch({k: torch.cat(v).numpy().astype(np.float64) for k, v in parts.items()},
+        return Batch({k: device.host(torch.cat(v)).astype(np.float64) for k, v in parts.items()},
                      dict(batch.meta))
 
     def validate(self, training) -> dict[str, float]:
@@ -106,17 +111,22 @@ class LearnedLocalizer(ModelState):
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
         """Train with the recipe in ``ctx``; the best validation epoch is kept."""
-        mean, std = training.position_stats()
-        self.model.pos_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.model.pos_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+        set_position_stats(self.model, training)
 
         def make_batch(rng):
             batch = training.batch(ctx.batch_size, rng)
-            return self.inputs(batch, rng), torch.as_tensor(batch["position"])
+            return self.inputs(batch, rng), device.host_tensor(batch["position"])
 
         state = train(self.model, ctx, make_batch, self.loss, lambda _: self.validate(training),
                       score_key="mae_cm", optimization=self.optimization(ctx))
         return state.history
+
+
+def set_position_stats(model: Localizer, training) -> None:
+    """The training source positions' per-axis mean and std into ``model``'s buffers."""
+    mean, std = training.position_stats()
+    model.pos_mean.copy_(device.tensor(mean, dtype=torch.float32))
+    model.pos_std.copy_(device.tensor(std, dtype=torch.float32))
 
 
 def random_mic_mask(n: int, m_total: int, low: int, rng: np.random.Generator) -> np.ndarray:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -91,9 +92,10 @@ class Multilat:
         return setup_1a_rows(batch)
 
     def candidate_lags(self, signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pairs = all_pairs(signals.shape[1])
-        corr = gcc(signals, pairs, GCCParams("phat", 1e-3, self.params.max_tau)).numpy()
-        return pairs.numpy(), top_peaks(corr, self.params.peaks)
+        x = device.tensor(signals)
+        pairs = all_pairs(x.shape[1], x.device)
+        corr = device.host(gcc(x, pairs, GCCParams("phat", 1e-3, self.params.max_tau)))
+        return device.host(pairs), top_peaks(corr, self.params.peaks)
 
     def predict(self, batch: Batch) -> Batch:
         signals, mic_pos = _canonical(batch)
@@ -125,19 +127,19 @@ class MultilatNgcc(ModelState, Multilat):
                                        params.max_tau)
         from perloc.methods.tdoa.ngcc import NGCCPHAT
 
-        self.model = NGCCPHAT(self.ngcc_params).eval()
+        self.model = device.build(lambda: NGCCPHAT(self.ngcc_params)).eval()
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
         self.model, history = pretrained_ngcc(self.ngcc_params, training, ctx)
         return history
 
     def candidate_lags(self, signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = torch.as_tensor(signals, dtype=torch.float32)
+        x = device.tensor(signals, dtype=torch.float32)
         x = (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-8)
-        pairs = all_pairs(x.shape[1])
+        pairs = all_pairs(x.shape[1], x.device)
         with torch.inference_mode():
             delays = self.model.predict_delay(self.model.pair_logits(x, pairs))
-        return pairs.numpy(), delays.numpy().astype(np.float64)[..., None]
+        return device.host(pairs), device.host(delays).astype(np.float64)[..., None]
 
 
 for _method in (Multilat, MultilatNgcc):

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from perloc.bench.core import device
 from perloc.datasets.h5store import locked
 
 CACHE_VERSION = 1
@@ -42,7 +43,7 @@ Compute = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 def channel_digests(audio: Tensor) -> list[bytes]:
     """16-byte BLAKE2b digest of every channel of ``audio [B, C, N]`` (row-major b, c)."""
-    flat = audio.detach().to(torch.float32).cpu().contiguous().numpy()
+    flat = device.host(audio.detach().to(torch.float32).contiguous())
     flat = flat.reshape(-1, flat.shape[-1])
     return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat]
 
@@ -66,7 +67,8 @@ class PairCache:
 
     def rows(self, audio: Tensor, pairs: Tensor, valid: Tensor, compute: Compute) -> Tensor:
         """R ``[n_valid, L]`` float32 for the rows ``valid [B, P]`` of ``pairs [P, 2]`` of
-        ``audio [B, C, N]`` (row-major, as ``compute(audio, pairs, valid)`` returns them)."""
+        ``audio [B, C, N]`` (row-major, as ``compute(audio, pairs, valid)`` returns them), on
+        ``audio``'s device."""
         c = audio.shape[1]
         digests = channel_digests(audio)
         bi, pi = torch.nonzero(valid, as_tuple=True)
@@ -78,16 +80,16 @@ class PairCache:
         self.hits += len(keys) - len(miss)
         self.misses += len(miss)
         if not len(miss):
-            return torch.from_numpy(self.table[idx].astype(np.float32))
+            return torch.as_tensor(self.table[idx].astype(np.float32), device=audio.device)
         wanted = torch.zeros_like(valid)
         wanted[bi[miss], pi[miss]] = True
-        new = compute(audio, pairs, wanted).detach().cpu().float().numpy().astype(np.float16)
+        new = device.host(compute(audio, pairs, wanted).float()).astype(np.float16)
         out = np.empty((len(keys), self.n_lags), dtype=np.float16)
         hit = np.flatnonzero(idx >= 0)
         out[hit] = self.table[idx[hit]]
         out[miss] = new
         self._add([keys[k] for k in miss], new)
-        return torch.from_numpy(out.astype(np.float32))
+        return torch.as_tensor(out.astype(np.float32), device=audio.device)
 
     def _add(self, keys: list[bytes], rows: np.ndarray) -> None:
         fresh = [k for k, key in enumerate(keys) if key not in self.index]

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -83,7 +84,7 @@ class Wav2posMethod(LearnedLocalizer):
 
             self.ngcc_params = ngcc_config(params.ngcc_channels, params.ngcc_sinc_kernel,
                                            params.max_tau, params.sig_len)
-            self.model.net.set_ngcc(NGCCPHAT(self.ngcc_params))
+            self.model.net.set_ngcc(device.build(lambda: NGCCPHAT(self.ngcc_params)))
             self._attach_cache()
 
     def _attach_cache(self, folder: Path | None = None) -> None:
@@ -114,27 +115,27 @@ class Wav2posMethod(LearnedLocalizer):
                             schedule="warmup-cosine", warmup_steps=warmup)
 
     def inputs(self, batch: Batch, rng: np.random.Generator | None) -> dict:
-        signals = torch.as_tensor(batch["signals"])
+        signals = device.host_tensor(batch["signals"])
         b, m = signals.shape[:2]
-        mic_pos = torch.as_tensor(batch["mic_pos"])
+        mic_pos = device.host_tensor(batch["mic_pos"])
         if rng is None:  # the test setup fixes the masks
             coord_known = torch.isfinite(mic_pos).all(-1)
-            audio_known = torch.ones(b, m, dtype=torch.bool)
-            source_known = torch.as_tensor(np.asarray(batch["source_known"], dtype=bool))
+            audio_known = torch.ones(b, m, dtype=torch.bool, device=signals.device)
+            source_known = device.host_tensor(np.asarray(batch["source_known"], dtype=bool))
         elif self.params.masking == "random":
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             coord_known, audio_known, source_known = random_mask(b, m, gen)
         else:
-            coord_known = audio_known = torch.ones(b, m, dtype=torch.bool)
-            source_known = torch.zeros(b, dtype=torch.bool)
+            coord_known = audio_known = torch.ones(b, m, dtype=torch.bool, device=signals.device)
+            source_known = torch.zeros(b, dtype=torch.bool, device=signals.device)
         out = {"signals": signals, "mic_pos": torch.nan_to_num(mic_pos),
                "coord_known": coord_known, "audio_known": audio_known,
-               "source_signal": torch.as_tensor(batch["source_signal"]),
+               "source_signal": device.host_tensor(batch["source_signal"]),
                "source_known": source_known}
         if rng is not None:
             out["clean"] = torch.cat([out["source_signal"][:, None],
-                                      torch.as_tensor(batch["clean"])], 1)
-            out["mic_true"] = torch.as_tensor(batch["mic_pos"])
+                                      device.host_tensor(batch["clean"])], 1)
+            out["mic_true"] = device.host_tensor(batch["mic_pos"])
         return out
 
     @staticmethod

@@ -337,7 +337,7 @@ class Wav2pos(nn.Module):
         """q ``[B, d_dec]`` from all ordered pairs of present audio tokens (0 if none)."""
         b = audio.shape[0]
         cols = torch.nonzero(audio_kn.any(0)).flatten()  # channels present in some example
-        pairs = ordered_pairs(len(cols)).to(audio.device) if len(cols) >= 2 else None
+        pairs = ordered_pairs(len(cols), audio.device) if len(cols) >= 2 else None
         if pairs is None:
             return coord_out.new_zeros(b, coord_out.shape[-1])
         gi, gj = cols[pairs[:, 0]], cols[pairs[:, 1]]
@@ -357,14 +357,15 @@ class Wav2pos(nn.Module):
         [B, P]`` of ``pairs [P, 2]`` (row-major order). NGCC: filter CNN once per channel,
         reversed pairs by flipping, lag CNN per valid pair; GCC: GCC-PHAT (eps 1e-3, 2N FFT).
 
-        The shared GCC op's fast path allocates CPU buffers, so on other devices (or with
-        ``gcc_autograd_path = True``) the input is marked requires-grad to take its plain
-        torch path; the result is detached either way."""
+        The shared GCC op's fast path is tuned for the CPU (cache-sized per-channel steps), so
+        on other devices (or with ``gcc_autograd_path = True``) the input is marked
+        requires-grad to take its plain torch path (one batched gather); the result is
+        detached either way. ``pairs`` are used on ``audio``'s device."""
         autograd = self.gcc_autograd_path
         autograd = audio.device.type != "cpu" if autograd is None else autograd
         with torch.enable_grad() if autograd else torch.no_grad():
             x = audio.detach().requires_grad_() if autograd else audio
-            return self._correlations(x, pairs.cpu(), valid).detach()
+            return self._correlations(x, pairs.to(audio.device), valid).detach()
 
     def _correlations(self, audio: Tensor, pairs: Tensor, valid: Tensor) -> Tensor:
         if self.params.tdoa_source == "gcc":
@@ -408,7 +409,8 @@ def random_mask(batch_size: int, m: int, rng: torch.Generator, keep: tuple[int, 
     """LuViRA random masking (spec 4.6): per example keep n_c coordinates and n_a audio
     snippets, (n_c, n_a) uniform over the pairs in ``keep`` (clipped to M) with
     |S cap R| = n_c + n_a - M >= min(min_shared, M), no mic losing both; source audio kept
-    with probability ``p_source_audio``. Returns (coord_known, audio_known, source_known)."""
+    with probability ``p_source_audio``. Returns (coord_known, audio_known, source_known), on
+    ``rng``'s device."""
     require_positive_int("batch_size", batch_size)
     require_positive_int("m", m)
     lo, hi = keep
@@ -422,10 +424,12 @@ def random_mask(batch_size: int, m: int, rng: torch.Generator, keep: tuple[int, 
                if c + a - m >= shared_min]
     if not options:
         raise ValueError(f"no keep counts in {keep} give {shared_min} shared mics for M={m}")
-    choice = torch.tensor(options)[torch.randint(len(options), (batch_size,), generator=rng)]
+    where = rng.device
+    draw = torch.randint(len(options), (batch_size,), generator=rng, device=where)
+    choice = torch.tensor(options, device=where)[draw]
     n_c, n_a = choice[:, :1], choice[:, 1:]
-    rank = torch.rand(batch_size, m, generator=rng).argsort(1).argsort(1)
+    rank = torch.rand(batch_size, m, generator=rng, device=where).argsort(1).argsort(1)
     coord_known = rank < n_c  # ranks < shared: both; < n_c: coordinate only; rest: audio only
     audio_known = (rank < n_c + n_a - m) | (rank >= n_c)
-    source_known = torch.rand(batch_size, generator=rng) < p_source_audio
+    source_known = torch.rand(batch_size, generator=rng, device=where) < p_source_audio
     return coord_known, audio_known, source_known
