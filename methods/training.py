@@ -14,7 +14,9 @@ Device: batches are made on the CPU by the method's ``make_batch`` and moved by 
 ahead on a background thread into pinned memory (the copy then overlaps the step); the model
 draws its own randomness from the CUDA generator there, so the thread's CPU draws keep their
 order and a run stays reproducible. The autocast precision is the method's own (its
-``Optimization``), else the cell's ``--amp``; fp16 adds a gradient scaler.
+``Optimization``), else the cell's ``--amp``; fp16 adds a gradient scaler. With ``--compile``
+the training steps call ``torch.compile(model)`` (same parameters; validation and
+prediction stay eager).
 """
 
 from __future__ import annotations
@@ -238,10 +240,11 @@ def train(
     dicts of them); ``step_loss`` receives them on the cell's device."""
     optimizer, schedule, per = make_optimizer(model, ctx, optimization)
     scaler = device.grad_scaler(precision(optimization))
+    stepped = torch.compile(model) if device.placement().compile else model
     state = _resume(model, optimizer, schedule, scaler, ctx)
     sign = -1.0 if optimization.maximize else 1.0
     while state.epoch < ctx.epochs and not state.complete:
-        _run_epoch(model, optimizer, ctx, make_batch, step_loss, state,
+        _run_epoch(stepped, optimizer, ctx, make_batch, step_loss, state,
                    schedule if per == "step" else None, optimization, scaler)
         if per == "epoch":
             with device.unchecked():

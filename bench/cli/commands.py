@@ -91,11 +91,12 @@ class SweepOptions:
     gpus_per_cell: float = 0.0
     device: str | None = None  # --device (None: $PERLOC_DEVICE, else auto)
     amp: str | None = None  # --amp (None: $PERLOC_AMP, else off)
+    compiled: bool | None = None  # --compile (None: $PERLOC_COMPILE)
 
     def placement(self) -> device.Placement:
         """The checked device placement of the sweep's cells."""
         gpus = self.gpus_per_cell if self.executor == "ray" else None
-        return device.resolve(self.device, self.amp, ray_gpus=gpus)
+        return device.resolve(self.device, self.amp, self.compiled, ray_gpus=gpus)
 
 
 def sweep_seeds(sweep: SweepOptions, spec: Profile) -> list[int]:

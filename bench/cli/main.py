@@ -103,7 +103,7 @@ def methods_cmd(task_name: str | None) -> None:
 @click.pass_context
 def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, params,
             data_root, executor, jobs, address, cpus_per_cell, gpus_per_cell, device_spec, amp,
-            rerun, publish, as_json):
+            compiled, rerun, publish, as_json):
     """Evaluate methods on TASK as a sweep of cells; records go to results/runs and MLflow.
 
     Cells already finished are reused (--rerun recomputes them); failed cells are retried.
@@ -115,7 +115,7 @@ def run_cmd(ctx, task_name, methods, profile, seed, seeds, conditions, split, pa
     options = SweepOptions(seeds=explicit, split=split,
                            executor=executor, jobs=jobs, address=address, rerun=rerun,
                            cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
-                           device=device_spec, amp=amp)
+                           device=device_spec, amp=amp, compiled=compiled)
     outcome = run_methods(task_name, methods, profile=profile,
                           where=_where(task_name, conditions, ctx.args),
                           overrides=params, data_root=data_root, publish=publish,
@@ -169,7 +169,7 @@ def sync_cmd(task_name):
 @click.option("--json", "as_json", is_flag=True, help="Print records and rows as JSON.")
 @click.pass_context
 def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, data_root, plot,
-                device_spec, amp, as_json):
+                device_spec, amp, compiled, as_json):
     """Compare two methods per condition cell (runs them, or reuses stored records)."""
     from perloc.bench.cli.commands import compare_methods, infer_task
     from perloc.bench.report.compare import (
@@ -183,7 +183,7 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
     if plot is not None:
         check_output_file("--plot", plot, ".png")
     where = _where(task.name, conditions, ctx.args)
-    with device.using(device.resolve(device_spec, amp)):
+    with device.using(device.resolve(device_spec, amp, compiled)):
         a, b = compare_methods(task.name, method_a, method_b, profile=profile, seed=seed,
                                where=where, data_root=data_root, progress=_progress(), say=_say)
     if plot is not None:
@@ -207,11 +207,11 @@ def compare_cmd(ctx, method_a, method_b, task_name, profile, seed, conditions, d
 @click.option("-p", "--param", "params", multiple=True, help="Method parameter key=value.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @device_options
-def train_cmd(task_name, methods, profile, seed, params, data_root, device_spec, amp):
+def train_cmd(task_name, methods, profile, seed, params, data_root, device_spec, amp, compiled):
     """Train (or resume training of) learned methods; checkpoints go to results/checkpoints."""
     from perloc.bench.cli.commands import train_methods
 
-    with device.using(device.resolve(device_spec, amp)):
+    with device.using(device.resolve(device_spec, amp, compiled)):
         trained = train_methods(task_name, methods, profile=profile, seed=seed,
                                 overrides=params, data_root=data_root,
                                 progress=_progress(), say=_say)

@@ -69,7 +69,12 @@ def check_output_file(flag: str, path: Path, suffix: str) -> None:
 
 
 def device_options(command):
-    """``--device`` and ``--amp``: where the command's cells run (see ``bench.core.device``)."""
+    """``--device``, ``--amp`` and ``--compile``: where and how the command's cells run (see
+    ``bench.core.device``); the command receives ``device_spec``, ``amp`` and ``compiled``."""
+    command = click.option(
+        "--compile", "compiled", is_flag=True, default=None,
+        help="Training steps through torch.compile (default $PERLOC_COMPILE); a cell of its "
+             "own, like another device.")(command)
     command = click.option(
         "--amp", default=None, metavar="off|bf16|fp16",
         help="Autocast precision of training steps (default $PERLOC_AMP, else off); fp16 "

@@ -1,7 +1,8 @@
 """Where tensors live: the one device mechanism every method and the harness use.
 
 A cell runs under one :class:`Placement` (``--device auto|cpu|cuda[:N]`` or ``PERLOC_DEVICE``,
-and ``--amp off|bf16|fp16`` or ``PERLOC_AMP``), entered with :func:`using`. Code never
+``--amp off|bf16|fp16`` or ``PERLOC_AMP``, and ``--compile`` or ``PERLOC_COMPILE=1`` for
+``torch.compile`` of training forwards), entered with :func:`using`. Code never
 names a device itself; it asks this module:
 
 * :func:`tensor` makes a tensor on the cell's device from data (inputs of a forward pass);
@@ -39,6 +40,7 @@ from perloc.bench.core.errors import UserError
 
 DEVICE_ENV = "PERLOC_DEVICE"
 AMP_ENV = "PERLOC_AMP"
+COMPILE_ENV = "PERLOC_COMPILE"
 CHECK_ENV = "PERLOC_DEVICE_CHECK"
 AMP_CHOICES = ("off", "bf16", "fp16")
 _SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -51,6 +53,7 @@ class Placement:
 
     device: str = "cpu"
     amp: str = "off"
+    compile: bool = False  # training steps through torch.compile(model)
 
     @property
     def kind(self) -> str:
@@ -60,11 +63,13 @@ class Placement:
     def key_parts(self) -> tuple:
         """Extra run-key and checkpoint-key parts: none on the CPU in fp32, so those keys are
         the ones they always were; the device kind and precision otherwise."""
-        return () if (self.kind, self.amp) == ("cpu", "off") else (self.kind, self.amp)
+        if (self.kind, self.amp, self.compile) == ("cpu", "off", False):
+            return ()
+        return (self.kind, self.amp, *(("compile",) if self.compile else ()))
 
     def with_index(self, index: int) -> Placement:
         """This placement on CUDA device ``index`` (a local pool's slot); CPU unchanged."""
-        return self if self.kind == "cpu" else Placement(f"cuda:{index}", self.amp)
+        return self if self.kind == "cpu" else Placement(f"cuda:{index}", self.amp, self.compile)
 
 
 CPU = Placement()
@@ -104,7 +109,16 @@ def cuda_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def resolve(spec: str | None = None, amp: str | None = None, *,
+def parse_compile(flag: bool | None) -> bool:
+    if flag is not None:
+        return bool(flag)
+    value = os.environ.get(COMPILE_ENV, "").strip().lower()
+    if value not in ("", "0", "1", "true", "false"):
+        raise UserError(f"{COMPILE_ENV}: {value!r} is not 0 or 1")
+    return value in ("1", "true")
+
+
+def resolve(spec: str | None = None, amp: str | None = None, compile: bool | None = None, *,
             ray_gpus: float | None = None) -> Placement:
     """The placement a command runs its cells under, checked before any work.
 
@@ -112,14 +126,14 @@ def resolve(spec: str | None = None, amp: str | None = None, *,
     CPU; ``cuda[:N]`` must name a device this machine has. Ray cells (``ray_gpus``: the GPUs
     each cell asks for): ``auto`` is CUDA when they ask for one, and ``cuda`` needs them to
     (each then sees its own GPU as ``cuda``)."""
-    value, precision = parse_spec(spec), parse_amp(amp)
+    value, precision, compiled = parse_spec(spec), parse_amp(amp), parse_compile(compile)
     if ray_gpus is not None:
-        return Placement(_ray_device(value, ray_gpus), precision)
+        return Placement(_ray_device(value, ray_gpus), precision, compiled)
     if value == "auto":
         value = "cuda" if cuda_count() > 0 else "cpu"
     if value.startswith("cuda") and int(value.partition(":")[2] or 0) >= cuda_count():
         raise UserError(f"--device {value}: this machine sees {cuda_count()} CUDA devices")
-    return Placement(value, precision)
+    return Placement(value, precision, compiled)
 
 
 def _ray_device(value: str, gpus: float) -> str:
@@ -290,6 +304,8 @@ def describe() -> dict[str, Any]:
                             "cpu_count": os.cpu_count(), "machine": platform.machine()}
     if placement().amp != "off":
         info["amp"] = placement().amp
+    if placement().compile:
+        info["compile"] = True
     if placement().kind == "cuda":
         props = torch.cuda.get_device_properties(current())
         info.update(name=props.name, index=current().index or 0,
@@ -306,4 +322,5 @@ def label(info: dict[str, Any]) -> str:
     else:
         base = f"cuda {info.get('name', '?')}, {info.get('memory_gib', '?')} GiB"
     amp = info.get("amp", "off") if info else "off"
-    return base if amp == "off" else f"{base}, {amp}"
+    base = base if amp == "off" else f"{base}, {amp}"
+    return base + (", compiled" if info and info.get("compile") else "")

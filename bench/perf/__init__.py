@@ -26,8 +26,8 @@ def benchmark(name: str) -> Callable[[Callable], click.Command]:
 
     def decorate(fn: Callable) -> click.Command:
         @functools.wraps(fn)
-        def placed(*args, device_spec=None, amp=None, **kwargs):
-            with device.using(device.resolve(device_spec, amp)):
+        def placed(*args, device_spec=None, amp=None, compiled=None, **kwargs):
+            with device.using(device.resolve(device_spec, amp, compiled)):
                 result = fn(*args, **kwargs)
                 click.echo(f"measured on: {device.label(device.describe())}", err=True)
             return result

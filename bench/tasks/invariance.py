@@ -86,10 +86,10 @@ def invariance(method_name: str, task_name: str | None, *, profile: str = "smoke
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @device_options
 def invariance_cmd(method_name, task_name, profile, seed, frames, trials, data_root,
-                   device_spec, amp):
+                   device_spec, amp, compiled):
     """Largest change of the estimate under permutations (mics, points) and the reported
     sensitivities (dropped mics, rotations); exit 1 when a claimed invariance fails."""
-    with device.using(device.resolve(device_spec, amp)):
+    with device.using(device.resolve(device_spec, amp, compiled)):
         checks = invariance(method_name, task_name, profile=profile, seed=seed, frames=frames,
                             trials=trials, data_root=data_root, progress=progress_bars(),
                             say=say)

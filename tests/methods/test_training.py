@@ -177,3 +177,36 @@ def test_sgd_is_dip_s_recipe_momentum_and_coupled_l2():
     (model.weight * 0.0).sum().backward()
     opt.step()
     assert abs(float(model.weight.detach()) - (1 - 1e-4)) < 1e-7  # float32
+
+
+def test_the_loop_runs_batches_through_the_placement_and_its_options(tmp_path, monkeypatch):
+    """Under a placement the loop moves every batch with ``device.place`` (a CPU batch made
+    by ``make_batch`` reaches ``step_loss`` on the cell's device), steps a torch.compile'd
+    model when asked (same weights learned as eager, to float tolerance), and a fp16 run
+    keeps a gradient scaler whose state the checkpoint carries."""
+    from perloc.bench.core import device
+
+    make_batch, step_loss, validate = _problem()
+    seen = []
+
+    def watching(model, x, y):
+        seen.append(x.device.type)
+        return step_loss(model, x, y)
+
+    moved = []
+    real_place = device.place
+    monkeypatch.setattr(device, "place", lambda obj: moved.append(type(obj)) or real_place(obj))
+    eager = _model()
+    train(eager, _ctx(tmp_path / "eager.pt", epochs=2), make_batch, watching, validate,
+          score_key="mse")
+    assert moved.count(tuple) == 50 and set(seen) == {"cpu"}
+    compiled = _model()
+    with device.using(device.Placement("cpu", "off", compile=True)):
+        train(compiled, _ctx(tmp_path / "compiled.pt", epochs=2), make_batch, step_loss,
+              validate, score_key="mse")
+    torch.testing.assert_close(compiled.weight, eager.weight, rtol=1e-4, atol=1e-5)
+    half = _model()
+    with device.using(device.Placement("cpu", "fp16")):
+        train(half, _ctx(tmp_path / "half.pt", epochs=1), *_problem(), score_key="mse")
+    assert "scaler" in load_checkpoint(tmp_path / "half.pt")
+    assert "scaler" not in load_checkpoint(tmp_path / "eager.pt")
