@@ -23,7 +23,7 @@ def test_perf_alone_lists_the_benchmarks_with_their_first_doc_line(capsys):
 def test_an_unknown_benchmark_is_one_error_line_naming_the_known(capsys):
     result = invoke(capsys, "perf", "fft")
     assert result.code == 2 and result.err == (
-        "error: unknown perf benchmark 'fft' (known: fl, gcc, harness, kws, ngcc, points, seld, wav2pos)\n"), result
+        "error: unknown perf benchmark 'fft' (known: fl, gcc, harness, kws, ngcc, points, seld, steps, wav2pos)\n"), result
 
 
 def test_gcc_mics_are_checked_by_the_benchmark_itself(capsys):
@@ -48,4 +48,5 @@ def test_a_registered_benchmark_is_a_subcommand_without_cli_edits(capsys, monkey
 
 
 def test_the_scratch_benchmark_is_gone_afterwards():
-    assert PERF.names() == ["fl", "gcc", "harness", "kws", "ngcc", "points", "seld", "wav2pos"]
+    assert PERF.names() == ["fl", "gcc", "harness", "kws", "ngcc", "points", "seld", "steps",
+                            "wav2pos"]
