@@ -12,9 +12,10 @@ Per model, ``steps`` optimiser steps (forward, the method's own loss, backward, 
 
 Reported: median ms per step, samples/s, peak memory (CUDA: the allocator's peak for that
 model; CPU: the process's peak resident set so far, an upper bound), and, when the device
-is not the CPU, the same model's CPU step time on ``THREADS`` threads measured in the same
-run (``--cpu-steps``; 0 skips it) and the ratio. ``--amp`` and ``--compile`` apply to the
-device's steps (compile time is reported apart, not in the step time).
+is not the CPU, the same model's CPU rate on ``THREADS`` threads measured in the same run
+(``--cpu-steps`` steps at ``--cpu-batch``, as a paper-size wav2pos step at batch 256 takes
+minutes there; 0 steps skips it) and the ratio of samples/s. ``--amp`` and ``--compile``
+apply to the device's steps (compile time is reported apart, not in the step time).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def time_steps(probe: StepProbe, batch: int, steps: int, warmup: int) -> dict:
 
 
 def run_steps_perf(names: tuple[str, ...], steps: int = 200, warmup: int = 3,
-                   cpu_steps: int = 3, batch: int | None = None) -> list[dict]:
+                   cpu_steps: int = 3, batch: int | None = None, cpu_batch: int = 8
+                   ) -> list[dict]:
     """One row per model: the device's figures, and the CPU's (same run) when it is not one."""
     rows = []
     for name in names:
@@ -133,16 +135,18 @@ def run_steps_perf(names: tuple[str, ...], steps: int = 200, warmup: int = 3,
             torch.set_num_threads(THREADS)
             try:
                 with device.using(device.CPU):
-                    cpu = time_steps(probe, size, cpu_steps, 1)
+                    cpu = time_steps(probe, cpu_batch, cpu_steps, 1)
             finally:
                 torch.set_num_threads(previous)
-            row.update(cpu_step_ms=cpu["step_ms"], speedup_vs_cpu=cpu["step_ms"] / row["step_ms"])
+            row.update(cpu_batch=cpu_batch, cpu_samples_per_s=cpu["samples_per_s"],
+                       speedup_vs_cpu=row["samples_per_s"] / cpu["samples_per_s"])
         rows.append(row)
     return rows
 
 
-LABELS = {"compile_s": "compile s", "cpu_step_ms": f"CPU ms/step ({THREADS} threads)",
-          "speedup_vs_cpu": "speed-up vs CPU"}
+LABELS = {"compile_s": "compile s", "cpu_batch": "CPU batch",
+          "cpu_samples_per_s": f"CPU samples/s ({THREADS} threads)",
+          "speedup_vs_cpu": "samples/s vs CPU"}
 
 
 def format_steps_perf(rows: list[dict]) -> str:
@@ -151,7 +155,8 @@ def format_steps_perf(rows: list[dict]) -> str:
               *[LABELS[k] for k in extra]]
     body = [[r["model"], r["batch"], r["steps"], f"{r['step_ms']:.1f}",
              f"{r['samples_per_s']:.0f}", f"{r['peak_mib']:.0f}",
-             *[f"{r[k]:.1f}" for k in extra]] for r in rows]
+             *[f"{r[k]:.1f}" if isinstance(r[k], float) else str(r[k]) for k in extra]]
+            for r in rows]
     return tabulate(body, headers=header, disable_numparse=True)
 
 
@@ -162,14 +167,17 @@ def format_steps_perf(rows: list[dict]) -> str:
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(0, 1000))
 @click.option("--cpu-steps", default=3, show_default=True, type=click.IntRange(0, 1000),
               help="CPU steps per model for the ratio (off the CPU only; 0 skips).")
+@click.option("--cpu-batch", default=8, show_default=True, type=click.IntRange(1, 65_536),
+              help="Batch of the CPU steps (the ratio compares samples/s).")
 @click.option("--batch", default=None, type=click.IntRange(1, 65_536),
               help="Override every model's paper batch size.")
-def perf_steps_cmd(models: str, steps: int, warmup: int, cpu_steps: int, batch: int | None
-                   ) -> None:
+def perf_steps_cmd(models: str, steps: int, warmup: int, cpu_steps: int, cpu_batch: int,
+                   batch: int | None) -> None:
     """Paper-size NGCC-PHAT, KWT-1 and wav2pos training steps on the device (and vs CPU)."""
     names = tuple(m.strip() for m in models.split(",") if m.strip())
     unknown = [n for n in names if n not in PROBES]
     if unknown or not names:
         raise UserError(f"--models: unknown model {unknown[0] if unknown else models!r} "
                         f"(known: {', '.join(PROBES)})")
-    click.echo(format_steps_perf(run_steps_perf(names, steps, warmup, cpu_steps, batch)))
+    click.echo(format_steps_perf(run_steps_perf(names, steps, warmup, cpu_steps, batch,
+                                                cpu_batch)))
