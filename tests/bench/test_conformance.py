@@ -1,4 +1,5 @@
-"""Every registered method honours its card and runs on its task's smoke profile via the CLI.
+"""Every registered method honours its card and runs on its task's smoke profile via the CLI,
+under the wrong-device check.
 
 New methods are picked up by discovery (MTEB's mock-run conformance idea): nothing to list.
 """
@@ -41,17 +42,24 @@ def test_method_card_is_complete(name):
 
 
 @pytest.mark.slow
+@pytest.mark.own_checkpoints  # every fit runs here, under the check, not loaded from a cache
 @pytest.mark.parametrize("task", HOME_TASKS)
 def test_every_method_of_a_task_runs_its_smoke_profile(capsys, monkeypatch, task):
-    """One ``bench run`` per task with every method whose card names it: each record is ok,
-    finite, and scored on the smoke examples the method accepts."""
+    """One ``bench run --device cpu`` per task with every method whose card names it, under
+    the wrong-device check (``PERLOC_DEVICE_CHECK``: inside every fit and predict a tensor
+    made without a device lands on ``meta`` and breaks the first op that meets the data, as
+    a forgotten CPU tensor breaks a CUDA run): each record is ok, finite, and scored on the
+    smoke examples the method accepts, so every method moves everything through the one
+    device mechanism a CUDA run uses."""
     names = [n for n in NAMES if METHODS.get(n).card.task == task]
     if "ngcc-phat-released" in names:
         if not CHECKPOINT.is_file():
             names.remove("ngcc-phat-released")
         monkeypatch.setenv("PERLOC_NGCC_CHECKPOINT", str(CHECKPOINT))
+    monkeypatch.setenv("PERLOC_DEVICE_CHECK", "1")
     argv = [a for n in names for a in ("-m", n)]
-    result = invoke(capsys, "run", task, "--profile", "smoke", *argv, "--json")
+    result = invoke(capsys, "run", task, "--profile", "smoke", *argv, "--device", "cpu",
+                    "--json")
     assert result.code == 0, result.err
     records = {r["method"]: r for r in json.loads(result.out)}
     assert sorted(records) == sorted(names)
