@@ -15,7 +15,8 @@ model; CPU: the process's peak resident set so far, an upper bound), and, when t
 is not the CPU, the same model's CPU rate on ``THREADS`` threads measured in the same run
 (``--cpu-steps`` steps at ``--cpu-batch``, as a paper-size wav2pos step at batch 256 takes
 minutes there; 0 steps skips it) and the ratio of samples/s. ``--amp`` and ``--compile``
-apply to the device's steps (compile time is reported apart, not in the step time).
+apply to the device's steps; with ``--compile`` the same steps also run eager in the same
+run, for the ratio (compile time, the first step's, is reported apart, not in the median).
 """
 
 from __future__ import annotations
@@ -130,6 +131,11 @@ def run_steps_perf(names: tuple[str, ...], steps: int = 200, warmup: int = 3,
         size = batch or probe.batch
         row = {"model": name, "batch": size, "steps": steps,
                **time_steps(probe, size, steps, warmup)}
+        if device.placement().compile:  # the eager steps in the same run, for the ratio
+            with device.using(dataclasses.replace(device.placement(), compile=False)):
+                eager = time_steps(probe, size, steps, warmup)
+            row.update(eager_step_ms=eager["step_ms"],
+                       compile_speedup=eager["step_ms"] / row["step_ms"])
         if device.placement().kind != "cpu" and cpu_steps > 0:
             previous = torch.get_num_threads()
             torch.set_num_threads(THREADS)
@@ -144,7 +150,8 @@ def run_steps_perf(names: tuple[str, ...], steps: int = 200, warmup: int = 3,
     return rows
 
 
-LABELS = {"compile_s": "compile s", "cpu_batch": "CPU batch",
+LABELS = {"compile_s": "compile s", "eager_step_ms": "eager ms/step",
+          "compile_speedup": "compiled vs eager", "cpu_batch": "CPU batch",
           "cpu_samples_per_s": f"CPU samples/s ({THREADS} threads)",
           "speedup_vs_cpu": "samples/s vs CPU"}
 
