@@ -7,6 +7,10 @@ the client with a random 32 x 32 crop of the 4-pixel zero-padded image and a hor
 (both drawn from the client's round generator, batched). Keyword clips are the KWS task's
 cached MFCC features [98, 40] (the models carry no front end here), with the labels of the
 35-word task.
+
+Device: the clients' data, the augmentation and the server's test set are CPU tensors (data
+preparation; every draw comes from the client's CPU generator, so a run draws the same batches
+on every device); the client moves each minibatch to the cell's device.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.datasets.fl_partitions import dirichlet_partition, iid_partition, speaker_partition
 
@@ -62,8 +67,8 @@ def normalise_images(images: np.ndarray, stats: tuple[tuple[float, ...], tuple[f
                      ) -> Tensor:
     """uint8 [N, 3, 32, 32] -> float32, (x / 255 - mean_c) / std_c; ``stats`` = (mean, std) per
     channel (the layout's: FedDyn's CIFAR statistics)."""
-    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in stats)
-    return (torch.as_tensor(np.asarray(images)).float() / 255.0 - mean) / std
+    mean, std = (device.host_tensor(v).reshape(1, 3, 1, 1) for v in stats)
+    return (device.host_tensor(np.asarray(images)).float() / 255.0 - mean) / std
 
 
 def crop_flip(x: Tensor, generator: torch.Generator, pad: int = 4) -> Tensor:
@@ -71,14 +76,15 @@ def crop_flip(x: Tensor, generator: torch.Generator, pad: int = 4) -> Tensor:
     probability 1/2, independently per image (gathered in one indexing operation)."""
     b, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
-    flip = torch.rand(b, generator=generator) < 0.5
-    rows = dy[:, None] + torch.arange(h)[None, :]
-    cols = torch.arange(w)[None, :].expand(b, w)
+    at = generator.device  # the draws come from the generator, on its device
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=at).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=at).to(x.device)
+    flip = (torch.rand(b, generator=generator, device=at) < 0.5).to(x.device)
+    rows = dy[:, None] + torch.arange(h, device=x.device)[None, :]
+    cols = torch.arange(w, device=x.device)[None, :].expand(b, w)
     cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]
-    batch = torch.arange(b)[:, None, None, None]
-    chan = torch.arange(x.shape[1])[None, :, None, None]
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
 
 
@@ -110,7 +116,7 @@ class FederatedData:
         return len(self.parts)
 
     def client(self, pid: int) -> tuple[Tensor, Tensor]:
-        rows = torch.as_tensor(self.parts[pid])
+        rows = device.host_tensor(self.parts[pid])
         return self.x[rows], self.y[rows]
 
     def describe(self) -> dict:
@@ -138,9 +144,9 @@ def image_federation(setup: FlSetup, adapter, n_clients: int, seed: int) -> Fede
     parts, _ = partition(setup, labels, n_clients, seed)
     stats = (adapter.layout.mean, adapter.layout.std)
     return FederatedData(setup, normalise_images(adapter.images("train"), stats),
-                         torch.as_tensor(labels), parts,
+                         device.host_tensor(labels), parts,
                          normalise_images(adapter.images("test"), stats),
-                         torch.as_tensor(adapter.labels("test")), len(adapter.class_names),
+                         device.host_tensor(adapter.labels("test")), len(adapter.class_names),
                          adapter.version, seed, crop_flip, stats)
 
 
@@ -158,10 +164,11 @@ def keyword_federation(setup: FlSetup, clips, n_clients: int, seed: int) -> Fede
     labels = np.asarray(clips.labels("training"))
     speakers = clips.speakers("training") if setup.partition == "speaker" else None
     parts, names = partition(setup, labels, n_clients, seed, speakers)
-    return FederatedData(setup, torch.as_tensor(np.asarray(clips.features("training"),
-                                                           dtype=np.float32)),
-                         torch.as_tensor(labels), parts,
-                         torch.as_tensor(np.asarray(clips.features("testing"), dtype=np.float32)),
-                         torch.as_tensor(np.asarray(clips.labels("testing"))),
+    return FederatedData(setup, device.host_tensor(np.asarray(clips.features("training"),
+                                                              dtype=np.float32)),
+                         device.host_tensor(labels), parts,
+                         device.host_tensor(np.asarray(clips.features("testing"),
+                                                       dtype=np.float32)),
+                         device.host_tensor(np.asarray(clips.labels("testing"))),
                          len(clips.classes), clips.commands.version, seed, spec_augment_mfcc,
                          client_names=names)

@@ -13,6 +13,10 @@ front end and changes every step; validation and test clips are cached as featur
   ``label`` target and ``word`` (the class name) as a meta column for per-class slices.
 * :class:`KwsTraining` hands the learned methods training batches (augmented, optionally) and
   the validation features; constructing it checks every file training will read.
+
+Device: all of this is data preparation on the CPU (features in the cache are computed there,
+so they never depend on the device a cell runs on); training batches are CPU tensors that the
+training loop moves to the cell's device.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.progress import progress_bar
@@ -56,8 +61,8 @@ def mfcc_features(audio: np.ndarray, params: MfccParams = FRONTEND,
         for start in progress_bar(range(0, len(audio), FEATURE_CHUNK), desc="MFCC features",
                                   unit=f"x{FEATURE_CHUNK} clips", enabled=progress):
             chunk = audio[start:start + FEATURE_CHUNK]
-            chunk = torch.as_tensor(to_float(chunk) if chunk.dtype == np.int16 else chunk)
-            out[start:start + len(chunk)] = front(chunk).numpy()
+            chunk = device.host_tensor(to_float(chunk) if chunk.dtype == np.int16 else chunk)
+            out[start:start + len(chunk)] = device.host(front(chunk))
     return out
 
 
@@ -229,11 +234,11 @@ class KwsTraining:
         """(mfcc [B, 98, 40], labels [B]) of ``size`` random training examples."""
         n = len(self.train_labels)
         index = np.sort(rng.choice(n, size=min(size, n), replace=False))
-        labels = torch.as_tensor(self.train_labels[index])
+        labels = device.host_tensor(self.train_labels[index])
         if not self.options.augment:
-            return torch.as_tensor(self.train_source[index]), labels
-        source = torch.as_tensor(to_float(self.train_source[index]))
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            return device.host_tensor(self.train_source[index]), labels
+        source = device.host_tensor(to_float(self.train_source[index]))
+        gen = torch.Generator(device=source.device).manual_seed(int(rng.integers(2**62)))
         audio = augment_waveform(source, self.noises, self.options.params, gen)
         if not self.options.silence_noise:
             audio = torch.where((labels == self.silence_label)[:, None], 0.0, audio)

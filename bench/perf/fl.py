@@ -8,16 +8,22 @@ communication add.
    raw FP32 rest, serialised to bytes) and decoding it back, in MB/s of the model's FP32 size,
    and the payload's bytes against the FP32 payload's (``compression``).
 
-Times are medians of ``repeats`` after a warm-up, on ``THREADS`` torch threads.
+Times are medians of ``repeats`` after a warm-up, on ``THREADS`` torch threads. The steps run on
+the current placement's device (:mod:`perloc.bench.core.device`; the CPU unless a caller enters
+another), each ending with a device synchronisation so the timer sees the work; the payload is
+encoded on the CPU, as the federated client does (its device-to-host copy included).
 """
 
 from __future__ import annotations
+
+import functools
 
 import click
 import torch
 import torch.nn.functional as F
 from tabulate import tabulate
 
+from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.perf import benchmark
 from perloc.bench.perf.timing import median_seconds
@@ -32,9 +38,10 @@ THREADS = 2
 def _inputs(name: str, batch: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     spec = FL_MODELS[name]
     classes = 10 if spec.modality == "image" else 35
-    gen = torch.Generator().manual_seed(0)
-    return (torch.randn(batch, *spec.input_shape, generator=gen),
-            torch.randint(0, classes, (batch,), generator=gen), classes)
+    gen = torch.Generator().manual_seed(0)  # drawn on the CPU: the same batch everywhere
+    return (device.tensor(torch.randn(batch, *spec.input_shape, generator=gen, device=gen.device)),
+            device.tensor(torch.randint(0, classes, (batch,), generator=gen, device=gen.device)),
+            classes)
 
 
 def _step_ms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> float:
@@ -43,9 +50,11 @@ def _step_ms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: 
 
     def step() -> None:
         loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with device.unchecked():
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        device.synchronize()
 
     return 1e3 * median_seconds(step, repeats)
 
@@ -72,10 +81,11 @@ def run_fl_perf(models: tuple[str, ...] = ("lenet", "kwt-1"), batch: int = 50,
         rows = []
         for name in models:
             x, y, classes = _inputs(name, batch)
+            build = functools.partial(FL_MODELS[name].build, classes)
             torch.manual_seed(0)
-            fp32 = _step_ms(FL_MODELS[name].build(classes), x, y, repeats)
+            fp32 = _step_ms(device.build(build), x, y, repeats)
             torch.manual_seed(0)
-            qat_model = fp8_qat(FL_MODELS[name].build(classes))
+            qat_model = device.build(lambda b=build: fp8_qat(b()))
             qat = _step_ms(qat_model, x, y, repeats)
             rows.append({"model": name, "batch": batch, "fp32_ms": fp32, "fp8_ms": qat,
                          "qat_overhead": qat / fp32, **_codec_rates(qat_model, repeats)})

@@ -13,6 +13,11 @@ Recipe (spec kws_fl.md section 2.1), for 1-s clips at 16 kHz:
 So a clip becomes 98 x 40 (time x coefficient). All-zero audio gives c0 = 160 ln(1e-12) /
 sqrt(160) = -349.508 in every frame and 0 elsewhere. torchaudio would need another torch
 build, and librosa normalises differently; this is the recipe itself, as two matrices.
+
+Device: the buffers are made on the CPU whatever the default device (the feature cache's
+front end runs there, so a cached feature never depends on the device); a method that holds the
+module places it on the cell's device (:func:`perloc.bench.core.device.build`), and the forward
+pass runs wherever its input and buffers are.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from perloc.bench.core import device
 
 
 @dataclass(frozen=True)
@@ -70,13 +77,13 @@ class Mfcc(nn.Module):
     def __init__(self, params: MfccParams = MfccParams()) -> None:
         super().__init__()
         self.params = p = params
-        n = torch.arange(p.frame, dtype=torch.float64)
+        n = device.host_tensor(np.arange(p.frame, dtype=np.float64))
         self.register_buffer("window", (0.5 - 0.5 * torch.cos(2 * math.pi * n / p.frame)).float(),
                              persistent=False)
-        self.register_buffer("mel", torch.as_tensor(mel_weights(p), dtype=torch.float32),
+        self.register_buffer("mel", device.host_tensor(mel_weights(p), dtype=torch.float32),
                              persistent=False)
-        self.register_buffer("dct", torch.as_tensor(dct_matrix(p.n_mels, p.n_coefficients),
-                                                    dtype=torch.float32), persistent=False)
+        self.register_buffer("dct", device.host_tensor(dct_matrix(p.n_mels, p.n_coefficients),
+                                                       dtype=torch.float32), persistent=False)
 
     def forward(self, audio: Tensor) -> Tensor:
         p = self.params

@@ -12,12 +12,22 @@ Every random draw of a client in a round (batch order, augmentation, stochastic 
 from a generator seeded by (run seed, round, partition), so a run is reproducible whichever way
 the messages are delivered: Flower's simulation engine, a real SuperLink, or the in-process
 grid of :mod:`perloc.methods.fl.grid`.
+
+Device: the client trains on the placement of the cell that built it
+(:func:`perloc.bench.core.device.placement`, captured in :attr:`FlClient.where` and entered
+around every message, so it travels with the client object if Flower's simulation engine hands
+it to a Ray actor). Its partition stays on the CPU: each minibatch is drawn and augmented there
+from the round's CPU generator (the same batches on every device), then placed on the device;
+the step runs under the cell's autocast (``--amp``, fp16 with a gradient scaler) and the
+optimiser steps in :func:`~perloc.bench.core.device.unchecked`. Stochastic QAT rounding draws
+on the model's device: from the round's generator itself on the CPU, from a generator of the
+same seed on a GPU. What goes on the wire is encoded on the CPU (:mod:`perloc.methods.fl.codec`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -26,6 +36,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.methods.fl.codec import ModelCodec
 from perloc.methods.layers.fp8 import FP8Quantizer, qat_ranges
 
@@ -73,50 +84,73 @@ def make_optimizer(model: nn.Module, recipe: LocalRecipe, lr: float) -> torch.op
 def _batches(n: int, recipe: LocalRecipe, generator: torch.Generator):
     """Indices of ``recipe.steps`` minibatches: passes over fresh permutations of the
     partition (epochs), a batch never spanning two passes' duplicates."""
-    order = torch.empty(0, dtype=torch.long)
+    order = torch.empty(0, dtype=torch.long, device=generator.device)
     size = min(recipe.batch_size, n)
     for _ in range(recipe.steps):
         if len(order) < size:
-            order = torch.randperm(n, generator=generator)
+            order = torch.randperm(n, generator=generator, device=generator.device)
         yield order[:size]
         order = order[size:]
+
+
+def draws_on(generator: torch.Generator, where: torch.device) -> torch.Generator:
+    """``generator`` itself when it lives on ``where``, else a generator there with its seed
+    (the model's own draws on a GPU; the CPU stream of batches is left untouched)."""
+    if generator.device == where:
+        return generator
+    return torch.Generator(device=where).manual_seed(generator.initial_seed())
 
 
 def local_update(model: nn.Module, x: Tensor, y: Tensor, recipe: LocalRecipe, lr: float,
                  generator: torch.Generator,
                  augment: Callable[[Tensor, torch.Generator], Tensor] | None = None) -> float:
-    """Train ``model`` in place on (x, y); returns the mean training loss."""
+    """Train ``model`` (on the cell's device) in place on (x, y) (CPU tensors: minibatches are
+    drawn and augmented with ``generator`` on the CPU, then placed); returns the mean training
+    loss."""
     optimizer = make_optimizer(model, recipe, lr)
+    scaler = device.grad_scaler()
+    where = next(model.parameters()).device
     for q in model.modules():
         if isinstance(q, FP8Quantizer):
-            q.generator = generator
+            q.generator = draws_on(generator, where)
     model.train()
-    total = 0.0
+    losses = []  # on the device: read back once, after the last step
     for idx in _batches(len(x), recipe, generator):
         xb = x[idx] if augment is None else augment(x[idx], generator)
-        loss = F.cross_entropy(model(xb), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach())
-    return total / recipe.steps
+        xb, yb = device.place((xb, y[idx]))
+        with device.autocast():
+            loss = F.cross_entropy(model(xb).float(), yb)
+        with device.unchecked():
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        losses.append(loss.detach())
+    return sum(float(v) for v in losses) / recipe.steps
 
 
 @dataclass
 class FlClient:
     """The client side of a federated run: ``model`` (one instance, hard-reset every round),
-    its ``codec``, the partitions ``data(partition_id) -> (x, y)`` and the local recipe."""
+    its ``codec``, the partitions ``data(partition_id) -> (x, y)`` (CPU tensors) and the local
+    recipe; ``where``: the placement it trains under (default: the one it is built under)."""
 
     model: nn.Module
     codec: ModelCodec
     data: Callable[[int], tuple[Tensor, Tensor]]
     recipe: LocalRecipe
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    where: device.Placement = field(default_factory=device.placement)
 
     def train(self, msg: Message, context: Context) -> Message:
+        with device.using(self.where):
+            return self._train(msg, context)
+
+    def _train(self, msg: Message, context: Context) -> Message:
         pid = int(context.node_config["partition-id"])
         config: ConfigRecord = msg.content["config"]
         rnd, seed = int(config["server-round"]), int(config["seed"])
+        self.model = device.place(self.model)  # already there, unless it travelled elsewhere
         self.model.load_state_dict(self.codec.decode(msg.content["arrays"]))
         x, y = self.data(pid)
         loss = local_update(self.model, x, y, self.recipe, float(config["lr"]),

@@ -18,6 +18,11 @@ Bytes are counted from what is serialised: the sum of the ``Array`` payload leng
 record (:func:`record_nbytes`), which equals the spec's formula ``numel(FP8 weights) · 1 +
 numel(FP32 tensors) · 4 + 4 · (number of α, β)``. Flower's own message framing (protobuf
 headers, keys) is not counted, as the paper does not count it.
+
+Device: encoding and decoding run on the CPU, whatever device the model trains on (the state
+is brought to the host first, so the wire bytes and the stochastic rounding's draws from the
+CPU generator do not depend on the device); a decoded state is on the CPU, and
+``load_state_dict`` copies it onto the model's device.
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ def fp8_weight_keys(model: nn.Module) -> dict[str, str]:
     return out
 
 
+def host_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` with every tensor on the CPU (detached; CPU tensors are not copied)."""
+    return {key: value.detach().cpu() for key, value in state.items()}
+
+
 def record_nbytes(record: ArrayRecord) -> int:
     """Payload bytes of a record: the sum of its arrays' serialised data."""
     return sum(len(array.data) for array in record.values())
@@ -60,7 +70,7 @@ class ModelCodec:
 
     def __init__(self, model: nn.Module, variant: FlVariant) -> None:
         self.variant = variant
-        state = model.state_dict()
+        state = host_state(model.state_dict())
         self.weights = fp8_weight_keys(model) if variant.fp8_comm else {}
         self.flags = {k: k[: -len("initialized")] + "alpha" for k in state
                       if k.endswith("quantizer.initialized")}
@@ -74,7 +84,7 @@ class ModelCodec:
                ) -> ArrayRecord:
         """``state`` (a full model state dict) -> the record that goes on the wire; FP8
         weights are rounded stochastically when the variant's communication is ``rand``."""
-        state = dict(state)
+        state = host_state(state)
         for flag, alpha in self.flags.items():
             if not bool(state[flag]):
                 state[alpha] = torch.zeros_like(state[alpha])

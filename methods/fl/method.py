@@ -14,6 +14,10 @@ Flower strategy and client app on the in-process grid; the global model is evalu
 central test set after every round (the series ``val_accuracy``) and the bytes of every round
 are recorded (``bytes_up``, ``bytes_down``, ``bytes_total`` cumulative), so the accuracy-vs-bytes
 curve and the communication gain come from the record.
+
+Device: the global model and the client model are built on the CPU from seed 0 and placed on
+the cell's device (:func:`perloc.bench.core.device.build`); the clients train there, the server
+aggregates on the CPU, and the test set is placed once per fit for the per-round evaluation.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 from flwr.app import ArrayRecord, MetricRecord
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -109,11 +114,15 @@ class FederatedMethod:
         spec = FL_MODELS[self.model_name(modality, default)]
         if spec.modality != modality:
             raise ValueError(f"model {spec.name} takes {spec.modality}, the setup has {modality}")
-        torch.manual_seed(0)  # every variant starts from the same initial weights
-        model = spec.build(n_classes)
-        if self.variant.qat != "none":
-            model = fp8_qat(model, stochastic=self.variant.qat == "rand")
-        return model
+
+        def make() -> nn.Module:
+            torch.manual_seed(0)  # every variant starts from the same initial weights
+            model = spec.build(n_classes)
+            if self.variant.qat != "none":
+                model = fp8_qat(model, stochastic=self.variant.qat == "rand")
+            return model
+
+        return device.build(make)
 
     def paper_model(self) -> nn.Module:
         return self.model if self.model is not None else self.build("image", 10)
@@ -142,6 +151,7 @@ class FederatedMethod:
                           codec, training.client,
                           recipe, training.augment)
         grid = InProcessGrid(client.app(), training.n_clients)
+        test = device.place((training.test_x, training.test_y))
         state = self._resume(Path(ctx.checkpoint))
         per = int(ctx.options.get("rounds_per_checkpoint", 5))
         while state["round"] < ctx.epochs:
@@ -151,7 +161,7 @@ class FederatedMethod:
                                  server_lr=self.params.server_lr)
             result = strategy.start(grid, ArrayRecord(torch_state_dict=state["master"]),
                                     num_rounds=todo,
-                                    evaluate_fn=lambda r, a: self._evaluate(training, a, r))
+                                    evaluate_fn=lambda r, a: self._evaluate(test, a, r))
             state["master"] = result.arrays.to_torch_state_dict()
             state["round"] += todo
             self._log(state["history"], strategy.history, result, ctx)
@@ -168,11 +178,12 @@ class FederatedMethod:
         return {"round": 0, "master": self.model.state_dict(), "history": {},
                 "complete": False}
 
-    def _evaluate(self, training, arrays: ArrayRecord, round_: int) -> MetricRecord | None:
+    def _evaluate(self, test: tuple[Tensor, Tensor], arrays: ArrayRecord, round_: int
+                  ) -> MetricRecord | None:
         if round_ == 0:
             return None  # the loop's start-of-chunk call: already logged
         self.model.load_state_dict(arrays.to_torch_state_dict())
-        acc = accuracy_percent(self.model, training.test_x, training.test_y)
+        acc = accuracy_percent(self.model, *test)
         return MetricRecord({"accuracy": acc})
 
     @staticmethod
@@ -193,23 +204,27 @@ class FederatedMethod:
 
     # -- prediction -----------------------------------------------------------------------
     def inputs(self, batch: Batch) -> Tensor:
+        """The model's inputs on the cell's device (images normalised on the CPU, as the
+        training data is)."""
         if self.modality == "image":
-            return normalise_images(batch["image"], self.stats)
-        return torch.as_tensor(np.asarray(batch["mfcc"], dtype=np.float32))
+            return device.place(normalise_images(batch["image"], self.stats))
+        return device.tensor(np.asarray(batch["mfcc"], dtype=np.float32))
 
     def predict(self, batch: Batch) -> Batch:
         logits = class_logits(self.model, self.inputs(batch))
-        return Batch({"label": logits.argmax(dim=-1).numpy()}, dict(batch.meta))
+        return Batch({"label": device.host(logits.argmax(dim=-1))}, dict(batch.meta))
 
 
 def class_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """Eval-mode logits of ``x`` in chunks, each placed on the cell's device."""
     model.eval()
     with torch.inference_mode():
-        return torch.cat([model(x[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+        return torch.cat([model(device.place(x[i:i + EVAL_CHUNK]))
+                          for i in range(0, len(x), EVAL_CHUNK)])
 
 
 def accuracy_percent(model: nn.Module, x: Tensor, y: Tensor) -> float:
-    return float((class_logits(model, x).argmax(-1) == y).float().mean() * 100)
+    return float((class_logits(model, x).argmax(-1) == device.place(y)).float().mean() * 100)
 
 
 def _register(variant: FlVariant) -> None:

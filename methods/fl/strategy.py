@@ -19,6 +19,10 @@ Per round t:
 Bytes are counted from the records actually built: uplink the sum of the replies' payloads,
 downlink the payload times the number of recipients. Each round's numbers are appended to
 ``history`` (round, clients, bytes_up, bytes_down, train_loss).
+
+Device: the server works on the CPU (the master weights come and go as Flower records, the
+clients' states arrive decoded on the CPU); the clients train on the cell's device
+(:mod:`perloc.methods.fl.client`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class FederatedError(RuntimeError):
 def weighted_average(states: list[dict[str, Tensor]], weights: list[float]) -> dict[str, Tensor]:
     """Σ_k p_k · state_k for every float tensor (p_k = n_k / Σ n); non-float entries (flags,
     counters) are taken from the first state."""
-    p = torch.tensor(weights, dtype=torch.float64)
+    p = torch.tensor(weights, dtype=torch.float64, device=next(iter(states[0].values())).device)
     p = p / p.sum()
     out = {}
     for key, first in states[0].items():

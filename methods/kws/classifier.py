@@ -8,9 +8,13 @@ class of each clip and offers the raw-audio -> logits module (front end included
 efficiency figures.
 
 The number of classes comes from the training data (12 or 35), so the network is built in
-``fit``, from the seed. Every method's parameters carry ``precision``: ``fp32``, or ``bf16`` = training under CPU bf16 autocast with fp32 master
+``fit``, from the seed (on the CPU, then placed on the cell's device: the same initial weights
+everywhere). Every method's parameters carry ``precision``: ``fp32`` (the cell's ``--amp``
+decides), or ``bf16`` = training under bf16 autocast on the cell's device with fp32 master
 weights (the paper trains in fp32 on GPUs; bf16 is this harness's CPU speed-up, reported as a
-variant, and inference always runs in fp32).
+variant, and inference always runs in fp32). Training batches are made on the CPU (the
+augmentation and front end of :class:`~perloc.datasets.kws_data.KwsTraining`) and moved by
+the training loop; prediction moves each chunk of features to the cell's device.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from perloc.bench.core import device
 from perloc.bench.core.batch import Batch
 from perloc.bench.core.cards import MethodCard
 from perloc.bench.core.protocols import FitContext
@@ -73,7 +78,9 @@ class KeywordClassifier(ModelState):
     def paper_model(self) -> nn.Module:
         """The network of these parameters for the 12-class task (the paper's counts);
         ``fit`` builds the trained one from the data's class count."""
-        return self.model if self.model is not None else self.build(self.params, PAPER_CLASSES)
+        if self.model is not None:
+            return self.model
+        return device.build(lambda: self.build(self.params, PAPER_CLASSES))
 
     def logits(self, model: nn.Module, mfcc: Tensor) -> Tensor:
         """Evaluation logits (distilled models average their two heads here)."""
@@ -85,22 +92,23 @@ class KeywordClassifier(ModelState):
     def class_logits(self, mfcc: np.ndarray) -> Tensor:
         self.model.eval()
         with torch.inference_mode():
-            return torch.cat([self.logits(self.model, torch.as_tensor(mfcc[i:i + PREDICT_CHUNK]))
+            return torch.cat([self.logits(self.model, device.tensor(mfcc[i:i + PREDICT_CHUNK]))
                               for i in range(0, len(mfcc), PREDICT_CHUNK)])
 
     def predict(self, batch: Batch) -> Batch:
         """Batch with ``label`` (argmax class) from ``mfcc`` [B, 98, 40] features."""
         logits = self.class_logits(np.asarray(batch["mfcc"], dtype=np.float32))
-        return Batch({"label": logits.argmax(dim=-1).numpy()}, dict(batch.meta))
+        return Batch({"label": device.host(logits.argmax(dim=-1))}, dict(batch.meta))
 
     def validate(self, training) -> dict[str, float]:
         features, labels = training.validation
-        return {"accuracy": accuracy_percent(self.class_logits(features), torch.as_tensor(labels))}
+        return {"accuracy": accuracy_percent(self.class_logits(features), device.tensor(labels))}
 
     def fit(self, training, ctx: FitContext) -> dict[str, list[float]]:
         """Train with the method's optimisation; keep the best validation accuracy."""
         torch.manual_seed(ctx.seed)
-        self.model = self.build(self.params, len(training.classes))
+        self.model = device.build(lambda: self.build(self.params, len(training.classes)))
+
         def make_batch(rng):
             return training.batch(ctx.batch_size, rng)
 
@@ -109,10 +117,11 @@ class KeywordClassifier(ModelState):
         return state.history
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
-        """(raw audio -> logits module, one silent-free 1-s clip) for efficiency figures."""
+        """(raw audio -> logits module, one silent-free 1-s clip) for efficiency figures, both
+        on the cell's device (the clip drawn on the CPU, so it is the same everywhere)."""
         gen = torch.Generator().manual_seed(0)
-        clip = 0.1 * torch.randn(1, CLIP_SAMPLES, generator=gen)
-        return AudioClassifier(_Eval(self)), clip
+        clip = 0.1 * torch.randn(1, CLIP_SAMPLES, generator=gen, device=gen.device)
+        return device.build(lambda: AudioClassifier(_Eval(self))), device.place(clip)
 
 
 class _Eval(nn.Module):

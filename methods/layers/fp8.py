@@ -48,6 +48,11 @@ has, exactly torch's bytes) plus α in float32; :func:`quantize_state_dict` /
 (1 per FP8 element, 4 per FP32 element, 4 per α) and :func:`to_bytes` / :func:`from_bytes`
 serialise to exactly that many bytes. :func:`server_optimize` is SERVEROPTIMIZE (§5.4) for one
 tensor and :func:`search_alpha` its grid search over α.
+
+Device: everything computes on its input's device (factories follow the input tensor; random
+draws come from the given generator, which must live there too). :func:`fp8_grid` builds the
+grid on the cell's device (:func:`perloc.bench.core.device.current`) unless told otherwise;
+:func:`to_bytes` brings the payload to the host, :func:`from_bytes` returns CPU tensors.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ from functools import lru_cache
 
 import torch
 from torch import Tensor, nn
+
+from perloc.bench.core import device as devices
 
 __all__ = [
     "E4M3",
@@ -144,20 +151,22 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 @lru_cache(maxsize=32)
 def _grid_units(fmt: FP8Format, dtype: torch.dtype, device: torch.device) -> Tensor:
-    codes = torch.arange(256, dtype=torch.uint8).view(fmt.dtype).to(torch.float64)
+    codes = torch.arange(256, dtype=torch.uint8, device=device).view(fmt.dtype).to(torch.float64)
     finite = codes[torch.isfinite(codes)]
     grid = torch.cat([finite, 2 * finite]).unique()  # sorted; -0 and 0 merge
     return grid[grid.abs() <= fmt.ref].to(dtype=dtype, device=device)
 
 
 def fp8_grid(fmt: str | FP8Format = "e4m3", alpha: float | None = None,
-             dtype: torch.dtype = torch.float64) -> Tensor:
+             dtype: torch.dtype = torch.float64, device: torch.device | None = None) -> Tensor:
     """All 255 grid values, ascending, of the format scaled to clipping range ``alpha``
-    (``alpha=None``: the integer-bias grid, top value :attr:`FP8Format.ref`)."""
+    (``alpha=None``: the integer-bias grid, top value :attr:`FP8Format.ref`), on ``device``
+    (default: the cell's)."""
     f = get_format(fmt)
-    grid = _grid_units(f, torch.float64, torch.device("cpu")).clone()
+    grid = _grid_units(f, torch.float64, torch.device(device or devices.current())).clone()
     if alpha is not None:
-        grid = _unscale(grid, torch.tensor(float(alpha), dtype=torch.float64), f)
+        grid = _unscale(grid, torch.tensor(float(alpha), dtype=torch.float64, device=grid.device),
+                        f)
     return grid.to(dtype)
 
 
@@ -441,13 +450,15 @@ def encode(x: Tensor, alpha: float | Tensor | None = None, fmt: str | FP8Format 
     with torch.no_grad():
         x32 = x.detach().to(torch.float32)
         if alpha is None:
-            alpha = x32.abs().max() if x32.numel() else torch.tensor(1.0)
-        a = torch.as_tensor(alpha).detach().to(dtype=torch.float32, device=x32.device).reshape(())
+            alpha = x32.abs().max() if x32.numel() else torch.tensor(1.0, device=x32.device)
+        if not isinstance(alpha, Tensor):
+            alpha = torch.tensor(alpha, device=x32.device)  # as torch.as_tensor(number) did
+        a = alpha.detach().to(dtype=torch.float32, device=x32.device).reshape(())
         if not bool(a > 0):
             a = torch.tensor(1.0, device=x32.device)  # an all-zero tensor: any α codes it
         y = _scale(x32, a, f)
         yq = _stochastic_units(y, f, generator) if stochastic else _cast_units(y, f)
-        return QuantizedTensor(_encode_units(yq, f), a.cpu(), f.name)
+        return QuantizedTensor(_encode_units(yq, f), a, f.name)
 
 
 def decode(q: QuantizedTensor, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -521,10 +532,10 @@ def to_bytes(qstate: Mapping[str, QuantizedTensor | Tensor]) -> list[bytes]:
     out = []
     for v in qstate.values():
         if isinstance(v, QuantizedTensor):
-            a = v.alpha.to(torch.float32).reshape(1).cpu().numpy().astype("<f4").tobytes()
-            out.append(a + v.codes.contiguous().cpu().numpy().tobytes())
+            a = devices.host(v.alpha.to(torch.float32).reshape(1)).astype("<f4").tobytes()
+            out.append(a + devices.host(v.codes.contiguous()).tobytes())
         else:
-            arr = v.detach().contiguous().cpu().numpy()
+            arr = devices.host(v.contiguous())
             out.append(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
     return out
 
@@ -543,7 +554,7 @@ def from_bytes(blobs: Sequence[bytes],
             want = ref.codes.numel() + 4
             if len(blob) != want:
                 raise ValueError(f"{key}: {len(blob)} bytes, expected {want}")
-            alpha = torch.from_numpy(np.frombuffer(blob[:4], dtype="<f4").astype(np.float32))
+            alpha = devices.host_tensor(np.frombuffer(blob[:4], dtype="<f4").astype(np.float32))
             codes = torch.frombuffer(bytearray(blob[4:]), dtype=torch.uint8)
             out[key] = QuantizedTensor(codes.reshape(ref.codes.shape), alpha.reshape(()),
                                        ref.fmt)
@@ -551,9 +562,10 @@ def from_bytes(blobs: Sequence[bytes],
             want = ref.numel() * ref.element_size()
             if len(blob) != want:
                 raise ValueError(f"{key}: {len(blob)} bytes, expected {want}")
-            dt = torch.empty((), dtype=ref.dtype).numpy().dtype.newbyteorder("<")
+            dt = devices.host(torch.empty((), dtype=ref.dtype, device=ref.device))
+            dt = dt.dtype.newbyteorder("<")
             arr = np.frombuffer(blob, dtype=dt).astype(dt.newbyteorder("="))
-            out[key] = torch.from_numpy(arr.copy()).reshape(ref.shape)
+            out[key] = devices.host_tensor(arr.copy()).reshape(ref.shape)
     return out
 
 
@@ -615,8 +627,8 @@ def server_optimize(client_tensors: Sequence[Tensor], client_alphas: Sequence[fl
     p = p / p.sum()
     shape = (-1,) + (1,) * (qs.dim() - 1)
     mean = (p.reshape(shape) * qs).sum(0)
-    alphas = torch.stack([torch.as_tensor(a, dtype=dtype).detach().reshape(())
-                          for a in client_alphas]).to(qs.device)
+    alphas = torch.stack([torch.as_tensor(a, dtype=dtype, device=qs.device).detach().reshape(())
+                          for a in client_alphas])
     alpha = (p * alphas).sum()
     # Σ p_k ‖a − Q_k‖² = ‖a − mean‖² + Σ p_k ‖Q_k − mean‖²
     spread = float((p * ((qs - mean) ** 2).reshape(len(p), -1).sum(1)).sum())
