@@ -71,9 +71,7 @@ class _Review(ast.NodeVisitor):
         literal = [k.arg for k in node.keywords if _device_literal(k.value)]
         positional = (isinstance(func, ast.Attribute) and func.attr in ("to", "device")
                       and any(_device_literal(a) for a in node.args))
-        if literal or positional or (isinstance(func, ast.Attribute) and func.attr == "device"
-                                     and isinstance(func.value, ast.Name)
-                                     and func.value.id == "torch"):
+        if literal or positional:
             self._flag(node, "a device named in the code (use the input's or device.current())")
         name = _is_torch_attr(func, FACTORIES)
         if (name and not (self.in_init and self.in_init[-1])
@@ -103,6 +101,8 @@ def test_code_names_devices_only_through_the_mechanism():
     ("def f(t):\n    return t.numpy()\n", ["bare .numpy()"]),
     ("def f(t):\n    return t.cuda()\n", [".cuda()"]),
     ("def f(t):\n    return t.to('cpu')\n", ["a device named"]),
+    ("import torch\ndef f():\n    return torch.device('cuda:1')\n", ["a device named"]),
+    ("import torch\ndef f(x):\n    return torch.device(x.device)\n", []),
     ("import torch\ndef f(p):\n    return torch.load(p, map_location='cpu')\n", ["a device named"]),
     ("import torch\ndef f(a):\n    return torch.from_numpy(a)\n", ["torch.from_numpy"]),
 ])
