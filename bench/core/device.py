@@ -181,28 +181,23 @@ def check_enabled() -> bool:
     return os.environ.get(CHECK_ENV, "") not in ("", "0") and placement().kind == "cpu"
 
 
-@contextlib.contextmanager
-def checked() -> Iterator[None]:
+def _default_device(name: str):
+    """PyTorch's default device set to ``name`` while the check is on, else nothing."""
+    if not check_enabled():
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.device(name)
+
+
+def checked():
     """The wrong-device check around a method's ``fit`` or ``predict`` (see the module doc)."""
-    if not check_enabled():
-        yield
-        return
-    import torch
-
-    with torch.device("meta"):
-        yield
+    return _default_device("meta")
 
 
-@contextlib.contextmanager
-def unchecked() -> Iterator[None]:
+def unchecked():
     """PyTorch's own defaults back (optimizer steps, schedulers) inside a checked scope."""
-    if not check_enabled():
-        yield
-        return
-    import torch
-
-    with torch.device("cpu"):
-        yield
+    return _default_device(HOST)
 
 
 def tensor(data: Any, dtype=None):
@@ -219,6 +214,20 @@ def host_tensor(data: Any, dtype=None):
     return torch.as_tensor(data, dtype=dtype, device="cpu")
 
 
+def _each_tensor(obj: Any, fn: Callable) -> Any:
+    """``obj`` with ``fn`` applied to each tensor in it (a tensor, or tuples / lists / dicts of
+    them, nested; other leaves kept)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, tuple | list):
+        return type(obj)(_each_tensor(item, fn) for item in obj)
+    if isinstance(obj, dict):
+        return {key: _each_tensor(value, fn) for key, value in obj.items()}
+    return obj
+
+
 def place(obj: M) -> M:
     """A module, tensor, or tuple / list / dict of them (other leaves kept) on the cell's
     device. Tensors in pinned memory move without blocking."""
@@ -227,15 +236,8 @@ def place(obj: M) -> M:
     where = current()
     if isinstance(obj, torch.nn.Module):
         return obj.to(where)
-    if isinstance(obj, torch.Tensor):
-        if obj.device == where:
-            return obj
-        return obj.to(where, non_blocking=obj.is_pinned())
-    if isinstance(obj, tuple | list):
-        return type(obj)(place(item) for item in obj)
-    if isinstance(obj, dict):
-        return {key: place(value) for key, value in obj.items()}
-    return obj
+    return _each_tensor(obj, lambda t: t if t.device == where
+                        else t.to(where, non_blocking=t.is_pinned()))
 
 
 def build(factory: Callable[[], M]) -> M:
@@ -250,17 +252,9 @@ def build(factory: Callable[[], M]) -> M:
 
 def pinned(obj: M) -> M:
     """Tensors of ``obj`` in page-locked memory when the cell runs on CUDA (else unchanged)."""
-    import torch
-
     if placement().kind != "cuda":
         return obj
-    if isinstance(obj, torch.Tensor):
-        return obj.pin_memory() if obj.device.type == "cpu" else obj
-    if isinstance(obj, tuple | list):
-        return type(obj)(pinned(item) for item in obj)
-    if isinstance(obj, dict):
-        return {key: pinned(value) for key, value in obj.items()}
-    return obj
+    return _each_tensor(obj, lambda t: t.pin_memory() if t.device.type == "cpu" else t)
 
 
 def host(t):

@@ -179,6 +179,7 @@ def test_sgd_is_dip_s_recipe_momentum_and_coupled_l2():
     assert abs(float(model.weight.detach()) - (1 - 1e-4)) < 1e-7  # float32
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile imports torch.jit
 def test_the_loop_runs_batches_through_the_placement_and_its_options(tmp_path, monkeypatch):
     """Under a placement the loop moves every batch with ``device.place`` (a CPU batch made
     by ``make_batch`` reaches ``step_loss`` on the cell's device), steps a torch.compile'd
