@@ -189,3 +189,50 @@ def test_device_cpu_gives_the_default_record_and_passes_the_check(capsys, monkey
     assert len({r["key"] for r in records}) == 1
     assert records[0]["scores"] == records[2]["scores"]
     assert records[0]["device"]["kind"] == "cpu" and "amp" not in records[0]["device"]
+
+
+def test_the_check_fails_a_method_that_forgets_a_device(capsys, monkeypatch):
+    """A GCC-PHAT that adds a CPU tensor made without a device to its (placed) correlations,
+    the mistake that breaks a CUDA run: fine on the CPU without the check, a failed cell
+    naming the check with it."""
+    import dataclasses
+
+    from cli_helpers import scratch_registry
+
+    from perloc.bench.core.registry import METHODS
+    from perloc.methods.layers.gcc import estimate_tdoa, gcc
+    from perloc.methods.tdoa.classical import GccTdoa
+
+    class Forgetful(GccTdoa):
+        card = dataclasses.replace(METHODS.get("gcc-phat").card, name="gcc-forgetful",
+                                   aliases=())
+
+        def predict(self, batch):
+            corr = gcc(batch["signals"], [[0, 1]], self.gcc_params)
+            tau = estimate_tdoa(corr + torch.zeros(corr.shape[-1]))  # no device: the bug
+            return type(batch)({"tau": device.host(tau[:, 0])}, dict(batch.meta))
+
+    scratch_registry(monkeypatch, METHODS).add("gcc-forgetful", Forgetful)
+    plain = invoke(capsys, "run", "tdoa", "-m", "gcc-forgetful", "--profile", "smoke",
+                   "--device", "cpu", "--json")
+    assert plain.code == 0 and json.loads(plain.out)[0]["status"] == "ok"
+    monkeypatch.setenv(device.CHECK_ENV, "1")
+    checked = invoke(capsys, "run", "tdoa", "-m", "gcc-forgetful", "--profile", "smoke",
+                     "--device", "cpu", "--rerun", "--json")
+    (record,) = json.loads(checked.out)
+    assert checked.code == 1 and record["status"] == "failed"
+    assert record["reason"].startswith("wrong-device check: a tensor made without a device")
+
+
+def test_the_placement_reaches_pool_workers_and_their_records(capsys):
+    """Cells run by a local pool carry their placement: a bf16 sweep's records say so, and
+    are cells of their own next to the fp32 ones."""
+    argv = ("run", "tdoa", "-m", "gcc-phat", "-m", "gcc-scot", "--profile", "smoke",
+            "--jobs", "2", "--device", "cpu", "--json")
+    half = invoke(capsys, *argv, "--amp", "bf16")
+    full = invoke(capsys, *argv)
+    assert half.code == 0 and full.code == 0, half.err + full.err
+    half_records, full_records = json.loads(half.out), json.loads(full.out)
+    assert [r["device"].get("amp") for r in half_records] == ["bf16", "bf16"]
+    assert all("amp" not in r["device"] for r in full_records)
+    assert not {r["key"] for r in half_records} & {r["key"] for r in full_records}
