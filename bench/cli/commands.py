@@ -19,7 +19,7 @@ from perloc.bench.core.errors import UserError
 from perloc.bench.core.record import RunRecord
 from perloc.bench.core.registry import METHODS, TASKS
 from perloc.bench.core.task import Profile
-from perloc.bench.report import leaderboard, regress
+from perloc.bench.report import board_table, leaderboard, regress
 from perloc.bench.run.driver import SweepOutcome
 from perloc.bench.run.evaluate import (
     build_method,
@@ -72,7 +72,7 @@ def results_table(task_name: str, records: list[RunRecord]) -> str:
     board = leaderboard.update_board({"sections": {}}, task, records)
     tables = []
     for key in board["sections"]:
-        header, rows = leaderboard.section_rows(board, key, task)
+        header, rows = board_table.section_rows(board, key, task)
         tables.append(tabulate(rows, headers=header, disable_numparse=True))
     return "\n\n".join(tables)
 

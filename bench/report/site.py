@@ -34,6 +34,7 @@ from urllib.parse import quote
 from perloc.bench.core.errors import UserError
 from perloc.bench.core.registry import TASKS
 from perloc.bench.core.task import TaskSpec
+from perloc.bench.report import board_table as bt
 from perloc.bench.report import leaderboard as lb
 from perloc.bench.report.base import Row
 from perloc.bench.report.site_assets import SORTER, STYLE
@@ -139,9 +140,9 @@ class _TaskPage:
     def ranking(self, key: str, rows: list[Row]) -> Html:
         """The section's ranking table, with the seeds' spread beside the primary metric
         (rows over several seeds) and the record links last."""
-        header, body = lb.section_rows(self.board, key, self.task)
+        header, body = bt.section_rows(self.board, key, self.task)
         profile = self.board["sections"][key]["profile"]
-        table = lb.ranking_table(self.board)
+        table = bt.ranking_table(self.board)
         multi = any(len(row.ok) > 1 for row in rows)
         values = [v for row in rows for v in row.values(self.primary["name"], table)]
         spread_at = 3 + multi  # after rank, method, [seeds,] primary
@@ -159,7 +160,7 @@ class _TaskPage:
                           unsorted=(spread_at, len(header) - 1) if multi else (len(header) - 1,))
 
     def section(self, key: str, section: dict[str, Any]) -> str:
-        rows = lb.board_rows(self.board, key)
+        rows = bt.board_rows(self.board, key)
         parts = [f'<section class="board" id="{_anchor(key)}">'
                  f"<h2>{esc(lb.section_heading(section))}</h2>"
                  f'<p><span class="badge">profile: {esc(section["profile"])}</span>'
@@ -220,11 +221,11 @@ def _leader(board: dict[str, Any]) -> list[Any]:
     """Section, method and primary value of the top row of the default (else first) section."""
     keys = list(board["sections"])
     key = next((k for k in keys if board["sections"][k]["profile"] == "default"), keys[0])
-    rows = lb.board_rows(board, key)
-    table = lb.ranking_table(board)
+    rows = bt.board_rows(board, key)
+    table = bt.ranking_table(board)
     if not rows or not rows[0].values(board["primary"], table):
         return [key, "-", "-"]
-    return [key, rows[0].name, lb.score_cell(rows[0], board["primary"], table, False)]
+    return [key, rows[0].name, bt.score_cell(rows[0], board["primary"], table, False)]
 
 
 def _index(boards: list[tuple[Path, TaskSpec, dict[str, Any]]]) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from perloc.bench.core.record import RunRecord, Score
 from perloc.bench.core.registry import TASKS
-from perloc.bench.report.leaderboard import board_rows, update_board
+from perloc.bench.report.board_table import board_rows
+from perloc.bench.report.leaderboard import update_board
 
 
 def _record(method: str, seed: int, value: float, base: str) -> RunRecord:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from perloc.bench.report.base import Row, seed_summary
-from perloc.bench.report.leaderboard import score_cell
+from perloc.bench.report.board_table import score_cell
 
 
 def _row(values: list[float]) -> Row:
