@@ -211,3 +211,40 @@ def test_the_loop_runs_batches_through_the_placement_and_its_options(tmp_path, m
         train(half, _ctx(tmp_path / "half.pt", epochs=1), *_problem(), score_key="mse")
     assert "scaler" in load_checkpoint(tmp_path / "half.pt")
     assert "scaler" not in load_checkpoint(tmp_path / "eager.pt")
+
+
+def test_background_batches_keep_their_order_and_raise_where_they_are_used(monkeypatch):
+    """The CUDA path of ``placed_batches`` (a thread makes batches ahead into pinned memory),
+    run here with the device calls stubbed: the same batches in the same order as made in
+    turn, a failure in ``make_batch`` raised in the training thread, and a consumer that stops
+    early leaves no thread behind."""
+    import threading
+    from types import SimpleNamespace
+
+    from perloc.bench.core import device
+    from perloc.methods.training import placed_batches
+
+    def make_batch(rng):
+        return torch.as_tensor(rng.standard_normal(4)), int(rng.integers(100))
+
+    in_turn = list(placed_batches(make_batch, np.random.default_rng(3), 7))
+    monkeypatch.setattr(device, "placement", lambda: SimpleNamespace(kind="cuda"))
+    pinned = []
+    monkeypatch.setattr(device, "pinned", lambda obj: pinned.append(1) or obj)
+    monkeypatch.setattr(device, "place", lambda obj: obj)
+    ahead = list(placed_batches(make_batch, np.random.default_rng(3), 7))
+    assert len(pinned) == 7 and len(ahead) == 7
+    for (a, i), (b, j) in zip(in_turn, ahead, strict=True):
+        assert torch.equal(a, b) and i == j
+
+    def failing(rng):
+        if rng.integers(10) > 100:
+            return None
+        raise ValueError("bad batch 0")
+
+    with pytest.raises(ValueError, match="bad batch 0"):
+        list(placed_batches(failing, np.random.default_rng(0), 3))
+    stream = placed_batches(make_batch, np.random.default_rng(0), 1000)
+    next(stream)
+    stream.close()  # the training loop stopped (an exception, an interruption)
+    assert not [t for t in threading.enumerate() if t.name == "perloc-batches"]
