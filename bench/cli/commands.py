@@ -184,7 +184,8 @@ def compare_methods(task_name: str, a: str, b: str, *, profile: str = "default",
     for record in fresh:
         record_files.save(workspace.runs, record)
     if fresh:
-        mlflow_mirror.log_records(fresh, workspace.tracking_uri, workspace.results / "mlartifacts")
+        tracking.mirror_saved(fresh, workspace.tracking_uri, workspace.results / "mlartifacts",
+                              say)
     return records
 
 

@@ -87,7 +87,7 @@ def score_cmd(ctx, task_name, pred, ref, name, profile, seed, conditions, data_r
     from perloc.bench.cli.commands import results_table
     from perloc.bench.report import leaderboard
     from perloc.bench.run.external import score_predictions
-    from perloc.bench.store import mlflow_mirror, mlflow_prepare, record_files
+    from perloc.bench.store import mlflow_prepare, record_files, tracking
 
     name = name or pred.stem
     if name in METHODS.names():
@@ -105,7 +105,8 @@ def score_cmd(ctx, task_name, pred, ref, name, profile, seed, conditions, data_r
     record = score_predictions(task, pred, name, profile, seed, where, dataset)
     mlflow_prepare.prepare(workspace.tracking_uri, workspace.runs, say=_say)  # heal, then write
     record_files.save(workspace.runs, record)
-    mlflow_mirror.log_records([record], workspace.tracking_uri, workspace.results / "mlartifacts")
+    tracking.mirror_saved([record], workspace.tracking_uri, workspace.results / "mlartifacts",
+                          _say)
     if publish:
         leaderboard.publish(workspace.leaderboards, task, [record])
         _say(f"leaderboard: {leaderboard.board_path(workspace.leaderboards, task.name, '.md')}")

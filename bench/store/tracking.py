@@ -124,10 +124,21 @@ class SweepMirror:
 
     def _gone(self, task: str, reason: str) -> None:
         if self.down is None:
-            self.say(f"MLflow server {self.uri} does not answer ({reason}); the sweep goes on "
-                     f"and its records are saved; `bench sync {task}` mirrors them when the "
+            self.say(f"MLflow server {self.uri} does not answer ({reason}); the command goes "
+                     f"on and its records are saved; `bench sync {task}` mirrors them when the "
                      "server is back")
         self.down = reason
+
+
+def mirror_saved(records: list[RunRecord], uri: str, artifact_root: Path,
+                 say: Callable[[str], None]) -> list[RunRecord]:
+    """Log records already saved (``bench compare``, ``bench score``) as a sweep does: a
+    server that does not answer is said once and the command goes on; returns the records
+    left without a run (``bench sync`` mirrors them)."""
+    mirror = SweepMirror(uri, artifact_root, say)
+    for record in records:
+        mirror.log(record)
+    return mirror.unmirrored
 
 
 @dataclass(frozen=True)

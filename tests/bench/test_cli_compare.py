@@ -38,3 +38,20 @@ def test_compare_bad_input(capsys, workspace):
     unknown = invoke(capsys, "compare", "gcc-phat", "ngcc-nope")
     assert unknown.code == 2 and "unknown method 'ngcc-nope'" in unknown.err
     assert not (workspace / "results" / "runs").exists()
+
+
+def test_a_tracking_server_gone_after_the_checks_does_not_fail_compare(capsys, workspace,
+                                                                         monkeypatch):
+    """The server answered the start-up checks (stubbed here) and is gone when the records
+    are logged: compare still prints its table and exits 0, the records are saved, and it
+    says once what `bench sync` will do (as a sweep does)."""
+    from perloc.bench.store import mlflow_prepare
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(mlflow_prepare, "check_uri", lambda uri: None)
+    monkeypatch.setattr(mlflow_prepare, "prepare", lambda uri, runs, **kwargs: None)
+    outcome = invoke(capsys, "compare", "gcc-phat", "gcc-cc", "--profile", "smoke", "--snr", "0")
+    assert outcome.code == 0, outcome.err
+    assert "overall" in outcome.out
+    assert outcome.err.count("does not answer") == 1 and "bench sync tdoa" in outcome.err
+    assert len(list((workspace / "results" / "runs" / "tdoa" / "smoke").glob("*.json"))) == 2
