@@ -32,8 +32,8 @@ from flwr.app import Array, ArrayRecord
 from torch import Tensor, nn
 
 from perloc.methods.fl.variants import FlVariant
-from perloc.methods.layers.fp8 import (
-    FP8QATLayer,
+from perloc.methods.layers.fp8 import FP8QATLayer
+from perloc.methods.layers.fp8_payload import (
     QuantizedTensor,
     dequantize_state_dict,
     from_bytes,

@@ -13,7 +13,7 @@ Per round t:
 3. aggregate: w_{t+1} = Σ_k (n_k / m_t) · dequant(w^k), m_t = Σ_{k ∈ P_t} n_k over the
    *participating* clients (not the global dataset size); α, β and every other float tensor
    are averaged with the same weights, unquantized;
-4. UQ+: SERVEROPTIMIZE per FP8 weight (:func:`perloc.methods.layers.fp8.server_optimize`: 5
+4. UQ+: SERVEROPTIMIZE per FP8 weight (:func:`perloc.methods.layers.fp8_payload.server_optimize`: 5
    straight-through gradient steps on w, then a grid search over 50 α in [min α^k, max α^k]).
 
 Bytes are counted from the records actually built: uplink the sum of the replies' payloads,
@@ -38,7 +38,7 @@ from torch import Tensor
 
 from perloc.methods.fl.client import draw_generator
 from perloc.methods.fl.codec import ModelCodec, record_nbytes
-from perloc.methods.layers.fp8 import server_optimize
+from perloc.methods.layers.fp8_payload import server_optimize
 
 
 class FederatedError(RuntimeError):

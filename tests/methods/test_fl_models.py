@@ -25,14 +25,8 @@ from perloc.methods.fl.models import (
 )
 from perloc.methods.kws.classifier import AudioClassifier
 from perloc.methods.kws.kwt_model import KWT, KWT_SIZES
-from perloc.methods.layers.fp8 import (
-    FP8QATLayer,
-    QuantizedTensor,
-    fp8_qat,
-    fp8_weight_alphas,
-    qat_ranges,
-    quantize_state_dict,
-)
+from perloc.methods.layers.fp8 import FP8QATLayer, fp8_qat, fp8_weight_alphas, qat_ranges
+from perloc.methods.layers.fp8_payload import QuantizedTensor, quantize_state_dict
 
 torch.set_num_threads(1)
 NORMS = (nn.GroupNorm, nn.LayerNorm, nn.modules.batchnorm._BatchNorm)

@@ -15,25 +15,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perloc.methods.layers import fp8
+from perloc.methods.layers import fp8, fp8_payload
 from perloc.methods.layers.fp8 import (
     E4M3,
     E5M2,
     FP8QATLayer,
-    decode,
-    dequantize_state_dict,
-    encode,
     fake_quantize,
     fp8_grid,
     fp8_qat,
     fp8_weight_alphas,
-    from_bytes,
     grid_neighbours,
-    payload_nbytes,
     qat_ranges,
     quantize,
-    quantize_state_dict,
     quantize_stochastic,
+)
+from perloc.methods.layers.fp8_payload import (
+    decode,
+    dequantize_state_dict,
+    encode,
+    from_bytes,
+    payload_nbytes,
+    quantize_state_dict,
     search_alpha,
     server_optimize,
     to_bytes,
@@ -466,8 +468,8 @@ def test_state_dict_payload_round_trip_and_byte_counts():
     q = quantize_state_dict(state, alphas={"0.weight": 0.5}, generator=torch.Generator()
                             .manual_seed(0))
     assert set(q) == set(state)
-    assert isinstance(q["0.weight"], fp8.QuantizedTensor)
-    assert isinstance(q["2.weight"], fp8.QuantizedTensor)
+    assert isinstance(q["0.weight"], fp8_payload.QuantizedTensor)
+    assert isinstance(q["2.weight"], fp8_payload.QuantizedTensor)
     assert q["0.weight"].alpha.item() == pytest.approx(0.5)
     # by hand: FP8 weights 10*4 + 4*2*3 = 64 bytes + 2 alphas * 4; FP32 biases and LayerNorm
     # 4 + 4 + 4 + 2 = 14 floats * 4 = 56; the int64 counter 8: 64 + 8 + 56 + 8 = 136
@@ -476,7 +478,7 @@ def test_state_dict_payload_round_trip_and_byte_counts():
     assert sum(map(len, blobs)) == 136
     back = from_bytes(blobs, q)
     for key in q:
-        if isinstance(q[key], fp8.QuantizedTensor):
+        if isinstance(q[key], fp8_payload.QuantizedTensor):
             assert torch.equal(back[key].codes, q[key].codes)
             assert torch.equal(back[key].alpha, q[key].alpha)
         else:
@@ -495,12 +497,12 @@ def test_state_dict_select_and_qat_alphas():
     model(torch.randn(2, 6))
     state = model.state_dict()
     q = quantize_state_dict(state, alphas=fp8_weight_alphas(model), stochastic=False)
-    assert isinstance(q["0.layer.weight"], fp8.QuantizedTensor)
+    assert isinstance(q["0.layer.weight"], fp8_payload.QuantizedTensor)
     assert q["0.layer.weight"].alpha.item() == state["0.weight_quantizer.alpha"].item()
-    assert not isinstance(q["0.layer.bias"], fp8.QuantizedTensor)
+    assert not isinstance(q["0.layer.bias"], fp8_payload.QuantizedTensor)
     q2 = quantize_state_dict(state, select={"0.layer.bias"}, stochastic=False)
-    assert isinstance(q2["0.layer.bias"], fp8.QuantizedTensor)
-    assert not isinstance(q2["0.layer.weight"], fp8.QuantizedTensor)
+    assert isinstance(q2["0.layer.bias"], fp8_payload.QuantizedTensor)
+    assert not isinstance(q2["0.layer.weight"], fp8_payload.QuantizedTensor)
 
 
 # ----------------------------------------------------------------------------- SERVEROPTIMIZE
