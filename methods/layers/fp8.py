@@ -45,7 +45,7 @@ Communication (the codes on the wire, SERVEROPTIMIZE) is :mod:`perloc.methods.la
 
 Device: everything computes on its input's device (factories follow the input tensor; random
 draws come from the given generator, which must live there too). :func:`fp8_grid` builds the
-grid on the cell's device (:func:`perloc.bench.core.device.current`) unless told otherwise;
+grid on the cell's device (:func:`perloc.bench.core.device.current`) unless told otherwise.
 """
 
 from __future__ import annotations
