@@ -304,18 +304,19 @@ def placed_batches(make_batch: Callable[[np.random.Generator], Any], rng: np.ran
     ready: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
+    def offer(item: tuple) -> None:  # gives up once the training thread has stopped
+        while not stop.is_set():
+            try:
+                return ready.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+
     def produce() -> None:
         try:
             for _ in range(steps):
-                item = device.pinned(make_batch(rng))
-                while not stop.is_set():
-                    try:
-                        ready.put(("batch", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                offer(("batch", device.pinned(make_batch(rng))))
         except BaseException as exc:  # noqa: BLE001  (handed to the training thread)
-            ready.put(("error", exc))
+            offer(("error", exc))
 
     worker = threading.Thread(target=produce, name="perloc-batches", daemon=True)
     worker.start()
@@ -330,12 +331,20 @@ def placed_batches(make_batch: Callable[[np.random.Generator], Any], rng: np.ran
         worker.join(timeout=5)
 
 
+def optimizer_step(optimizer, loss: torch.Tensor, scaler) -> None:
+    """One optimiser step on ``loss``: fresh gradients (scaled by ``scaler`` for fp16), the
+    step, the scaler's update; outside the wrong-device check (PyTorch makes its own state)."""
+    with device.unchecked():
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+
 def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state,
-               step_schedule=None, optimization: Optimization = Optimization(),
-               scaler=None) -> None:
+               step_schedule, optimization: Optimization, scaler) -> None:
     rng = np.random.default_rng([ctx.seed, 21, state.epoch])
     torch.manual_seed(ctx.seed * 100_003 + state.epoch)
-    scaler = scaler or device.grad_scaler("off")
     model.train()
     losses = []  # on the device: read back once per epoch (and every 20th step for the bar)
     bar = progress_bar(placed_batches(make_batch, rng, ctx.steps_per_epoch),
@@ -344,17 +353,15 @@ def _run_epoch(model, optimizer, ctx: FitContext, make_batch, step_loss, state,
     for inputs, targets in bar:
         with autocast_context(optimization):
             loss = step_loss(model, inputs, targets)
-        with device.unchecked():
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if step_schedule is not None:
+        optimizer_step(optimizer, loss, scaler)
+        if step_schedule is not None:
+            with device.unchecked():
                 step_schedule.step()
         losses.append(loss.detach().float())
         if len(losses) % 20 == 1:
             bar.set_postfix(loss=f"{float(losses[-1]):.3f}")
-    mean = float(np.mean([float(v) for v in losses])) if losses else float("nan")
+    values = device.host(torch.stack(losses)).astype(np.float64) if losses else np.array([np.nan])
+    mean = float(values.mean())
     state.history.setdefault("train_loss", []).append(mean)
     if ctx.log:
         ctx.log("train_loss", mean, state.epoch + 1)

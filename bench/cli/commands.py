@@ -137,8 +137,8 @@ def run_methods(task_name: str, methods, *, profile: str = "default", seed: int 
     cells = plan(task_name, names, profile=profile, seeds=seeds, where=where or {},
                  split=sweep.split, overrides=overrides, data_root=data_root,
                  workspace=workspace, progress=progress, placement=placement)
-    say(f"{task_name}/{profile}: {len(cells)} cells planned on {placement.device}"
-        f"{'' if placement.amp == 'off' else ', ' + placement.amp}, datasets ready in "
+    say(f"{task_name}/{profile}: {len(cells)} cells planned on {placement.summary()}, "
+        "datasets ready in "
         f"{time.perf_counter() - start:.1f} s")
     mlflow_prepare.prepare(workspace.tracking_uri, workspace.runs, say=say)  # after the checks,
     # before any cell: the store is whole (rebuilt from the records if need be)

@@ -67,6 +67,11 @@ class Placement:
             return ()
         return (self.kind, self.amp, *(("compile",) if self.compile else ()))
 
+    def summary(self) -> str:
+        """``cuda:1, bf16, compiled``: the device, then what is not the default."""
+        return ", ".join([self.device, *([self.amp] if self.amp != "off" else []),
+                          *(["compiled"] if self.compile else [])])
+
     def with_index(self, index: int) -> Placement:
         """This placement on CUDA device ``index`` (a local pool's slot); CPU unchanged."""
         return self if self.kind == "cpu" else Placement(f"cuda:{index}", self.amp, self.compile)
@@ -211,7 +216,7 @@ def host_tensor(data: Any, dtype=None):
     """``data`` as a CPU tensor, on purpose (batches are prepared here, then placed)."""
     import torch
 
-    return torch.as_tensor(data, dtype=dtype, device="cpu")
+    return torch.as_tensor(data, dtype=dtype, device=HOST)
 
 
 def _each_tensor(obj: Any, fn: Callable) -> Any:
@@ -245,7 +250,7 @@ def build(factory: Callable[[], M]) -> M:
     device), then placed on the cell's device."""
     import torch
 
-    with torch.device("cpu"):
+    with torch.device(HOST):
         module = factory()
     return place(module)
 
@@ -311,10 +316,9 @@ def describe() -> dict[str, Any]:
 def label(info: dict[str, Any]) -> str:
     """A record's device in a few words (``cpu``, ``cuda NVIDIA H100 80GB HBM3, 79.1 GiB``),
     with the precision when not fp32: boards never rank different labels as one."""
-    if not info or info.get("kind", "cpu") == "cpu":
-        base = "cpu"
-    else:
-        base = f"cuda {info.get('name', '?')}, {info.get('memory_gib', '?')} GiB"
-    amp = info.get("amp", "off") if info else "off"
-    base = base if amp == "off" else f"{base}, {amp}"
-    return base + (", compiled" if info and info.get("compile") else "")
+    info = info or {}
+    parts = ["cpu" if info.get("kind", "cpu") == "cpu"
+             else f"cuda {info.get('name', '?')}, {info.get('memory_gib', '?')} GiB"]
+    parts += [info["amp"]] if info.get("amp", "off") != "off" else []
+    parts += ["compiled"] if info.get("compile") else []
+    return ", ".join(parts)

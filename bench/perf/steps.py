@@ -36,6 +36,7 @@ from tabulate import tabulate
 from perloc.bench.core import device
 from perloc.bench.core.errors import UserError
 from perloc.bench.perf import benchmark
+from perloc.methods.training import optimizer_step
 
 THREADS = 2
 
@@ -107,10 +108,7 @@ def time_steps(probe: StepProbe, batch: int, steps: int, warmup: int) -> dict:
         start = time.perf_counter()
         with device.autocast():
             loss = loss_of(stepped)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(optimizer, loss, scaler)
         device.synchronize()
         if i == 0 and device.placement().compile:
             compile_s = time.perf_counter() - start

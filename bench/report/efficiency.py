@@ -1,7 +1,8 @@
 """Efficiency figures of a model: parameters, multiply-accumulates per example, latency.
 
 A method opts in with ``inference_probe() -> (module, example)``: the module maps one example
-(batch 1, e.g. a raw 1-s clip, front end included) to its output. Then
+(batch 1, e.g. a raw 1-s clip, front end included) to its output; :func:`measure` places both
+on the cell's device. Then
 
 * ``params``: trainable parameters of the module;
 * ``macs``: multiply-accumulates of one forward pass, counted by torch's

@@ -131,14 +131,13 @@ class SweepMirror:
 
 
 def mirror_saved(records: list[RunRecord], uri: str, artifact_root: Path,
-                 say: Callable[[str], None]) -> list[RunRecord]:
+                 say: Callable[[str], None]) -> None:
     """Log records already saved (``bench compare``, ``bench score``) as a sweep does: a
-    server that does not answer is said once and the command goes on; returns the records
-    left without a run (``bench sync`` mirrors them)."""
+    server that does not answer is said once and the command goes on (``bench sync``
+    mirrors what it missed)."""
     mirror = SweepMirror(uri, artifact_root, say)
     for record in records:
         mirror.log(record)
-    return mirror.unmirrored
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from perloc.bench.core import device
 from perloc.methods.fl.codec import ModelCodec
 from perloc.methods.layers.fp8 import FP8Quantizer, qat_ranges
+from perloc.methods.training import optimizer_step
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -114,19 +115,15 @@ def local_update(model: nn.Module, x: Tensor, y: Tensor, recipe: LocalRecipe, lr
         if isinstance(q, FP8Quantizer):
             q.generator = draws_on(generator, where)
     model.train()
-    losses = []  # on the device: read back once, after the last step
+    losses = []  # on the device: read back in one transfer, after the last step
     for idx in _batches(len(x), recipe, generator):
         xb = x[idx] if augment is None else augment(x[idx], generator)
         xb, yb = device.place((xb, y[idx]))
         with device.autocast():
             loss = F.cross_entropy(model(xb).float(), yb)
-        with device.unchecked():
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        losses.append(loss.detach())
-    return sum(float(v) for v in losses) / recipe.steps
+        optimizer_step(optimizer, loss, scaler)
+        losses.append(loss.detach().float())
+    return sum(device.host(torch.stack(losses)).astype(np.float64).tolist()) / recipe.steps
 
 
 @dataclass

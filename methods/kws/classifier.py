@@ -78,9 +78,7 @@ class KeywordClassifier(ModelState):
     def paper_model(self) -> nn.Module:
         """The network of these parameters for the 12-class task (the paper's counts);
         ``fit`` builds the trained one from the data's class count."""
-        if self.model is not None:
-            return self.model
-        return device.build(lambda: self.build(self.params, PAPER_CLASSES))
+        return self.model if self.model is not None else self.build(self.params, PAPER_CLASSES)
 
     def logits(self, model: nn.Module, mfcc: Tensor) -> Tensor:
         """Evaluation logits (distilled models average their two heads here)."""
@@ -117,11 +115,11 @@ class KeywordClassifier(ModelState):
         return state.history
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
-        """(raw audio -> logits module, one silent-free 1-s clip) for efficiency figures, both
-        on the cell's device (the clip drawn on the CPU, so it is the same everywhere)."""
+        """(raw audio -> logits module, one silent-free 1-s clip) for efficiency figures (the
+        clip drawn on the CPU, the same everywhere; the probe places both)."""
         gen = torch.Generator().manual_seed(0)
         clip = 0.1 * torch.randn(1, CLIP_SAMPLES, generator=gen, device=gen.device)
-        return device.build(lambda: AudioClassifier(_Eval(self))), device.place(clip)
+        return AudioClassifier(_Eval(self)), clip
 
 
 class _Eval(nn.Module):

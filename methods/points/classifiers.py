@@ -156,8 +156,7 @@ class PointClassifier(ModelState):
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
         gen = torch.Generator().manual_seed(0)
-        return self.model, device.tensor(torch.randn(1, self.n_points, 3, generator=gen,
-                                                       device=gen.device))
+        return self.model, torch.randn(1, self.n_points, 3, generator=gen, device=gen.device)
 
 
 def _card(name: str, params: type, summary: str, reference: str = PAPER2) -> MethodCard:

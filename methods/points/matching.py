@@ -235,8 +235,8 @@ class LearnedDescriptor(DescriptorMethod, ModelState):
 
     def inference_probe(self) -> tuple[nn.Module, Tensor]:
         gen = torch.Generator().manual_seed(0)
-        probe = torch.randn(1, self.patch_points, 3, generator=gen, device=gen.device) * 0.3
-        return self.model, device.tensor(probe)
+        return self.model, torch.randn(1, self.patch_points, 3, generator=gen,
+                                       device=gen.device) * 0.3
 
 
 class PointTnTDipMethod(LearnedDescriptor):
